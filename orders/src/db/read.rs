@@ -1,0 +1,26 @@
+use sqlx::PgExecutor;
+
+/// An order as the api caches it: its place in the table and its document.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredOrder {
+    pub seq: i64,
+    pub order_uid: String,
+    pub document: String,
+}
+
+/// Up to `limit` orders with `seq` above `after`, oldest first.
+#[tracing::instrument(skip_all, fields(after, limit))]
+pub async fn orders_after(
+    db: impl PgExecutor<'_>,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<StoredOrder>> {
+    sqlx::query_as(
+        "SELECT seq, order_uid, document::text AS document
+         FROM orders WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,354 @@
+//! The ingestor's write transaction: a batch of messages becomes stored orders, recorded
+//! duplicates and conflicts, and dead letters, all in one commit that also sends `NOTIFY`.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use super::{NOTIFY_CHANNEL, WRITE_LOCK};
+use crate::validate::{Rejection, ValidOrder};
+
+/// A message as the broker delivered it.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub channel: String,
+    pub sequence: u64,
+    pub published_at: DateTime<Utc>,
+    pub payload: Bytes,
+}
+
+/// What validation made of a message.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Valid(ValidOrder),
+    Rejected(Rejection),
+}
+
+/// What one committed batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchReport {
+    pub stored: usize,
+    /// The same order again, byte for byte: nothing to do.
+    pub duplicates: usize,
+    /// An order id already stored with other content: recorded in `order_conflicts`.
+    pub conflicts: usize,
+    pub dead_lettered: usize,
+    /// The highest `seq` this batch stored.
+    pub last_seq: Option<i64>,
+}
+
+/// Stores a batch in one transaction and commits it. Idempotent: storing the same messages again
+/// changes nothing. On error nothing is stored.
+#[tracing::instrument(skip_all, fields(messages = batch.len()))]
+pub async fn store_batch(pool: &PgPool, batch: &[(Envelope, Verdict)]) -> sqlx::Result<BatchReport> {
+    let mut tx = pool.begin().await?;
+    let mut report = BatchReport::default();
+
+    let valid: Vec<(&Envelope, &ValidOrder)> = batch
+        .iter()
+        .filter_map(|(env, v)| match v {
+            Verdict::Valid(order) => Some((env, order)),
+            Verdict::Rejected(_) => None,
+        })
+        .collect();
+    if !valid.is_empty() {
+        store_orders(&mut tx, &valid, &mut report).await?;
+    }
+
+    let rejected: Vec<(&Envelope, &Rejection)> = batch
+        .iter()
+        .filter_map(|(env, v)| match v {
+            Verdict::Rejected(r) => Some((env, r)),
+            Verdict::Valid(_) => None,
+        })
+        .collect();
+    if !rejected.is_empty() {
+        insert_dead_letters(&mut tx, &rejected).await?;
+        report.dead_lettered = rejected.len();
+    }
+
+    if let Some(seq) = report.last_seq {
+        notify_orders_stored(&mut tx, seq).await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+async fn store_orders(
+    tx: &mut PgConnection,
+    valid: &[(&Envelope, &ValidOrder)],
+    report: &mut BatchReport,
+) -> sqlx::Result<()> {
+    // The first message of each order id in the batch is the candidate for insertion.
+    let mut seen = HashSet::new();
+    let firsts: Vec<(&Envelope, &ValidOrder)> = valid
+        .iter()
+        .copied()
+        .filter(|(_, o)| seen.insert(o.uid()))
+        .collect();
+
+    lock_for_write(tx).await?;
+    let inserted = insert_orders(tx, &firsts).await?;
+    report.stored = inserted.len();
+    report.last_seq = inserted.values().copied().max();
+
+    let fresh: Vec<&ValidOrder> = firsts
+        .iter()
+        .filter(|(_, o)| inserted.contains_key(o.uid()))
+        .map(|(_, o)| *o)
+        .collect();
+    insert_parts(tx, &fresh).await?;
+
+    // Every other message is compared with the version that is now stored.
+    let already: Vec<&str> = firsts
+        .iter()
+        .map(|(_, o)| o.uid())
+        .filter(|uid| !inserted.contains_key(*uid))
+        .collect();
+    let mut reference: HashMap<&str, Bytes> = stored_documents(tx, &already).await?;
+    for o in &fresh {
+        reference.insert(o.uid(), o.document().clone());
+    }
+    let mut conflicts = Vec::new();
+    for (env, order) in valid {
+        let is_inserted_copy = inserted.contains_key(order.uid())
+            && firsts.iter().any(|(e, _)| std::ptr::eq(*e, *env));
+        if is_inserted_copy {
+            continue;
+        }
+        match reference.get(order.uid()) {
+            Some(doc) if doc == order.document() => report.duplicates += 1,
+            _ => conflicts.push((*env, *order)),
+        }
+    }
+    if !conflicts.is_empty() {
+        insert_conflicts(tx, &conflicts).await?;
+        report.conflicts = conflicts.len();
+    }
+    Ok(())
+}
+
+async fn lock_for_write(tx: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITE_LOCK)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+fn seq_of(env: &Envelope) -> i64 {
+    i64::try_from(env.sequence).unwrap_or(i64::MAX)
+}
+
+/// Inserts the orders that are not stored yet; returns the id and `seq` of each one inserted.
+async fn insert_orders(
+    tx: &mut PgConnection,
+    orders: &[(&Envelope, &ValidOrder)],
+) -> sqlx::Result<HashMap<String, i64>> {
+    let o = |f: fn(&crate::Order) -> &str| orders.iter().map(|(_, v)| f(v.order())).collect::<Vec<_>>();
+    let documents: Vec<&str> = orders
+        .iter()
+        .map(|(_, v)| std::str::from_utf8(v.document()).expect("documents are UTF-8"))
+        .collect();
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
+                             delivery_service, shardkey, sm_id, date_created, oof_shard, document,
+                             channel, stan_sequence, published_at)
+         SELECT u.order_uid, u.track_number, u.entry, u.locale, u.internal_signature, u.customer_id,
+                u.delivery_service, u.shardkey, u.sm_id, u.date_created, u.oof_shard, u.document::json,
+                u.channel, u.stan_sequence, u.published_at
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::int8[], $10::timestamptz[], $11::text[], $12::text[],
+                     $13::text[], $14::int8[], $15::timestamptz[])
+              AS u(order_uid, track_number, entry, locale, internal_signature, customer_id,
+                   delivery_service, shardkey, sm_id, date_created, oof_shard, document,
+                   channel, stan_sequence, published_at)
+         ON CONFLICT (order_uid) DO NOTHING
+         RETURNING order_uid, seq",
+    )
+    .bind(o(|o| &o.order_uid))
+    .bind(o(|o| &o.track_number))
+    .bind(o(|o| &o.entry))
+    .bind(o(|o| &o.locale))
+    .bind(o(|o| &o.internal_signature))
+    .bind(o(|o| &o.customer_id))
+    .bind(o(|o| &o.delivery_service))
+    .bind(o(|o| &o.shardkey))
+    .bind(orders.iter().map(|(_, v)| v.order().sm_id).collect::<Vec<_>>())
+    .bind(orders.iter().map(|(_, v)| v.order().date_created).collect::<Vec<_>>())
+    .bind(o(|o| &o.oof_shard))
+    .bind(documents)
+    .bind(orders.iter().map(|(e, _)| e.channel.as_str()).collect::<Vec<_>>())
+    .bind(orders.iter().map(|(e, _)| seq_of(e)).collect::<Vec<_>>())
+    .bind(orders.iter().map(|(e, _)| e.published_at).collect::<Vec<_>>())
+    .fetch_all(tx)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Inserts the delivery, payment and items of freshly inserted orders.
+async fn insert_parts(tx: &mut PgConnection, orders: &[&ValidOrder]) -> sqlx::Result<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let d = |f: fn(&crate::Delivery) -> &str| orders.iter().map(|v| f(&v.order().delivery)).collect::<Vec<_>>();
+    let uids: Vec<&str> = orders.iter().map(|v| v.uid()).collect();
+    sqlx::query(
+        "INSERT INTO deliveries (order_uid, name, phone, zip, city, address, region, email)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                              $6::text[], $7::text[], $8::text[])",
+    )
+    .bind(&uids)
+    .bind(d(|d| &d.name))
+    .bind(d(|d| &d.phone))
+    .bind(d(|d| &d.zip))
+    .bind(d(|d| &d.city))
+    .bind(d(|d| &d.address))
+    .bind(d(|d| &d.region))
+    .bind(d(|d| &d.email))
+    .execute(&mut *tx)
+    .await?;
+
+    let p = |f: fn(&crate::Payment) -> &str| orders.iter().map(|v| f(&v.order().payment)).collect::<Vec<_>>();
+    let n = |f: fn(&crate::Payment) -> i64| orders.iter().map(|v| f(&v.order().payment)).collect::<Vec<_>>();
+    let paid: Vec<DateTime<Utc>> = orders
+        .iter()
+        .map(|v| {
+            Utc.timestamp_opt(v.order().payment.payment_dt, 0)
+                .single()
+                .expect("validated as a time")
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO payments (order_uid, transaction, request_id, currency, provider, amount,
+                               payment_dt, bank, delivery_cost, goods_total, custom_fee)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                              $7::timestamptz[], $8::text[], $9::int8[], $10::int8[], $11::int8[])",
+    )
+    .bind(&uids)
+    .bind(p(|p| &p.transaction))
+    .bind(p(|p| &p.request_id))
+    .bind(p(|p| &p.currency))
+    .bind(p(|p| &p.provider))
+    .bind(n(|p| p.amount))
+    .bind(paid)
+    .bind(p(|p| &p.bank))
+    .bind(n(|p| p.delivery_cost))
+    .bind(n(|p| p.goods_total))
+    .bind(n(|p| p.custom_fee))
+    .execute(&mut *tx)
+    .await?;
+
+    let items: Vec<(&str, i32, &crate::Item)> = orders
+        .iter()
+        .flat_map(|v| {
+            v.order()
+                .items
+                .iter()
+                .enumerate()
+                .map(move |(i, it)| (v.uid(), i32::try_from(i).expect("items are bounded"), it))
+        })
+        .collect();
+    let s = |f: fn(&crate::Item) -> &str| items.iter().map(|(_, _, it)| f(it)).collect::<Vec<_>>();
+    let i = |f: fn(&crate::Item) -> i64| items.iter().map(|(_, _, it)| f(it)).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO items (order_uid, position, chrt_id, track_number, price, rid, name, sale, size,
+                            total_price, nm_id, brand, status)
+         SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::int8[], $6::text[],
+                              $7::text[], $8::int8[]::int2[], $9::text[], $10::int8[], $11::int8[],
+                              $12::text[], $13::int8[])",
+    )
+    .bind(items.iter().map(|(uid, _, _)| *uid).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, pos, _)| *pos).collect::<Vec<_>>())
+    .bind(i(|it| it.chrt_id))
+    .bind(s(|it| &it.track_number))
+    .bind(i(|it| it.price))
+    .bind(s(|it| &it.rid))
+    .bind(s(|it| &it.name))
+    .bind(i(|it| it.sale))
+    .bind(s(|it| &it.size))
+    .bind(i(|it| it.total_price))
+    .bind(i(|it| it.nm_id))
+    .bind(s(|it| &it.brand))
+    .bind(i(|it| it.status))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The stored documents of the given order ids.
+async fn stored_documents<'a>(
+    tx: &mut PgConnection,
+    uids: &[&'a str],
+) -> sqlx::Result<HashMap<&'a str, Bytes>> {
+    if uids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT order_uid, document::text FROM orders WHERE order_uid = ANY($1)")
+            .bind(uids)
+            .fetch_all(tx)
+            .await?;
+    let mut found: HashMap<String, String> = rows.into_iter().collect();
+    Ok(uids
+        .iter()
+        .filter_map(|uid| found.remove(*uid).map(|doc| (*uid, Bytes::from(doc))))
+        .collect())
+}
+
+async fn insert_conflicts(
+    tx: &mut PgConnection,
+    conflicts: &[(&Envelope, &ValidOrder)],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO order_conflicts (order_uid, channel, stan_sequence, published_at, document)
+         SELECT u.order_uid, u.channel, u.stan_sequence, u.published_at, u.document::json
+         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::text[])
+              AS u(order_uid, channel, stan_sequence, published_at, document)
+         ON CONFLICT (channel, stan_sequence, published_at) DO NOTHING",
+    )
+    .bind(conflicts.iter().map(|(_, o)| o.uid()).collect::<Vec<_>>())
+    .bind(conflicts.iter().map(|(e, _)| e.channel.as_str()).collect::<Vec<_>>())
+    .bind(conflicts.iter().map(|(e, _)| seq_of(e)).collect::<Vec<_>>())
+    .bind(conflicts.iter().map(|(e, _)| e.published_at).collect::<Vec<_>>())
+    .bind(
+        conflicts
+            .iter()
+            .map(|(_, o)| std::str::from_utf8(o.document()).expect("documents are UTF-8"))
+            .collect::<Vec<_>>(),
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_dead_letters(
+    tx: &mut PgConnection,
+    letters: &[(&Envelope, &Rejection)],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO dead_letters (channel, stan_sequence, published_at, payload, rule, reason)
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[])
+         ON CONFLICT (channel, stan_sequence, published_at) DO NOTHING",
+    )
+    .bind(letters.iter().map(|(e, _)| e.channel.as_str()).collect::<Vec<_>>())
+    .bind(letters.iter().map(|(e, _)| seq_of(e)).collect::<Vec<_>>())
+    .bind(letters.iter().map(|(e, _)| e.published_at).collect::<Vec<_>>())
+    .bind(letters.iter().map(|(e, _)| e.payload.as_ref()).collect::<Vec<_>>())
+    .bind(letters.iter().map(|(_, r)| r.rule.code()).collect::<Vec<_>>())
+    .bind(letters.iter().map(|(_, r)| r.reason.as_str()).collect::<Vec<_>>())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+async fn notify_orders_stored(tx: &mut PgConnection, last_seq: i64) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(NOTIFY_CHANNEL)
+        .bind(last_seq.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
+}

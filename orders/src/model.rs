@@ -1,0 +1,83 @@
+//! The order as it travels on the channel and as the api serves it.
+//!
+//! Every struct refuses unknown fields: a field we do not know is a mistake upstream that a person
+//! should see in the dead-letter table, not data we silently drop.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    /// Unique id of the order: 1 to 64 characters of `A-Z a-z 0-9 _ -`.
+    pub order_uid: String,
+    pub track_number: String,
+    pub entry: String,
+    pub delivery: Delivery,
+    pub payment: Payment,
+    /// At least one item.
+    pub items: Vec<Item>,
+    pub locale: String,
+    pub internal_signature: String,
+    pub customer_id: String,
+    pub delivery_service: String,
+    pub shardkey: String,
+    pub sm_id: i64,
+    /// RFC 3339 time stamp.
+    pub date_created: DateTime<Utc>,
+    pub oof_shard: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    pub name: String,
+    pub phone: String,
+    pub zip: String,
+    pub city: String,
+    pub address: String,
+    pub region: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    /// Equal to the order's `order_uid`.
+    pub transaction: String,
+    pub request_id: String,
+    /// ISO 4217 code, three capital letters.
+    pub currency: String,
+    pub provider: String,
+    /// `goods_total + delivery_cost + custom_fee`, in minor units.
+    pub amount: i64,
+    /// Unix time in seconds.
+    pub payment_dt: i64,
+    pub bank: String,
+    pub delivery_cost: i64,
+    /// The sum of the items' `total_price`.
+    pub goods_total: i64,
+    pub custom_fee: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    pub chrt_id: i64,
+    /// Equal to the order's `track_number`.
+    pub track_number: String,
+    pub price: i64,
+    pub rid: String,
+    pub name: String,
+    /// Discount in percent, 0 to 100.
+    pub sale: i64,
+    pub size: String,
+    pub total_price: i64,
+    pub nm_id: i64,
+    pub brand: String,
+    pub status: i64,
+}

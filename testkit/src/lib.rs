@@ -1,0 +1,26 @@
+//! Helpers for black-box tests against the real Postgres and the real NATS Streaming server that
+//! `scripts/test` starts. Each test gets a database and a channel of its own.
+
+mod db;
+mod postgres;
+mod stan;
+mod wait;
+
+pub use db::TestDb;
+pub use postgres::PrivatePostgres;
+pub use stan::{stan_cluster_id, stan_url, Publisher};
+pub use wait::wait_until;
+
+/// A name no other test uses, for databases, channels and durables.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The sample order of the task.
+pub fn sample_order() -> &'static [u8] {
+    include_bytes!("../../model.json")
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}

@@ -1,0 +1,53 @@
+use std::sync::Arc;
+
+/// The STAN server every test shares: `TEST_NATS_URL`, as set by `scripts/test`.
+pub fn stan_url() -> String {
+    crate::env_or("TEST_NATS_URL", "nats://127.0.0.1:4223")
+}
+
+pub fn stan_cluster_id() -> String {
+    crate::env_or("TEST_STAN_CLUSTER_ID", "test-cluster")
+}
+
+/// A STAN client that publishes to one channel.
+#[derive(Clone)]
+pub struct Publisher {
+    client: Arc<stan::Client>,
+    channel: String,
+}
+
+impl Publisher {
+    pub async fn connect(url: &str, channel: &str) -> Publisher {
+        let url = url.to_string();
+        let client = tokio::task::spawn_blocking(move || {
+            let nats = nats::connect(&url)
+                .unwrap_or_else(|e| panic!("cannot reach NATS at {url} (run the tests with scripts/test): {e}"));
+            stan::connect(nats, &stan_cluster_id(), &crate::unique_name("publisher"))
+                .expect("connect to the STAN cluster")
+        })
+        .await
+        .expect("the connect thread");
+        Publisher {
+            client: Arc::new(client),
+            channel: channel.to_string(),
+        }
+    }
+
+    /// Publishes each message in order and waits for the broker's acknowledgement of each.
+    pub async fn publish_all(&self, messages: Vec<Vec<u8>>) {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            for m in messages {
+                this.client
+                    .publish(&this.channel, m)
+                    .expect("publish to STAN");
+            }
+        })
+        .await
+        .expect("the publish thread");
+    }
+
+    pub async fn publish(&self, message: impl Into<Vec<u8>>) {
+        self.publish_all(vec![message.into()]).await;
+    }
+}
