@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod model;
+pub mod telemetry;
 pub mod validate;
 
 pub use model::{Delivery, Item, Order, Payment};

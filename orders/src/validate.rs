@@ -10,6 +10,8 @@ use crate::model::{Delivery, Item, Order, Payment};
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// An order has at least one and at most this many items.
 pub const MAX_ITEMS: usize = 1000;
+/// The longest reason stored with a rejection.
+pub const MAX_REASON_CHARS: usize = 1000;
 /// The longest `order_uid`.
 pub const MAX_ORDER_UID_CHARS: usize = 64;
 
@@ -97,11 +99,15 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    /// The reason is made safe to store and show: error messages can quote the message, so NUL
+    /// characters are spelled out and a very long reason is cut.
     pub fn new(rule: Rule, reason: impl Into<String>) -> Self {
-        Rejection {
-            rule,
-            reason: reason.into(),
+        let mut reason = reason.into().replace('\0', "\\u0000");
+        if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
+            reason.truncate(cut);
+            reason.push('…');
         }
+        Rejection { rule, reason }
     }
 }
 

@@ -43,6 +43,19 @@ impl TestDb {
         TestDb { name, url, pool }
     }
 
+    /// The existing database `name` on the server at `server_url`, for example after a restart.
+    pub async fn reopen(server_url: &str, name: &str) -> TestDb {
+        let options: PgConnectOptions = server_url.parse().expect("a Postgres URL");
+        let options = options.database(name);
+        let url = options.to_url_lossy().to_string();
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .expect("connect to the test database");
+        TestDb { name: name.to_string(), url, pool }
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&self.pool)

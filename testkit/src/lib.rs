@@ -8,7 +8,7 @@ mod wait;
 
 pub use db::TestDb;
 pub use postgres::PrivatePostgres;
-pub use stan::{stan_cluster_id, stan_url, Publisher};
+pub use stan::{stan_cluster_id, stan_monitor_url, stan_url, subscription_state, Publisher, SubscriptionState};
 pub use wait::wait_until;
 
 /// A name no other test uses, for databases, channels and durables.

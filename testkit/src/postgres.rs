@@ -5,6 +5,8 @@ use std::process::Command;
 /// temporary folder that is removed when the value is dropped.
 pub struct PrivatePostgres {
     dir: PathBuf,
+    /// The data folder is a child of `dir`, so that the log can sit beside it.
+    data: String,
     pub port: u16,
 }
 
@@ -13,8 +15,11 @@ impl PrivatePostgres {
         let dir = std::env::temp_dir().join(crate::unique_name("pg"));
         std::fs::create_dir_all(&dir).expect("create the data folder");
         let port = free_port();
-        let pg = PrivatePostgres { dir, port };
-        pg.as_postgres(&["chown", "-R", "postgres", pg.dir.to_str().unwrap()], true);
+        let data = dir.join("data").to_str().expect("a UTF-8 path").to_string();
+        let pg = PrivatePostgres { dir, data, port };
+        if is_root() {
+            run(Command::new("chown").args(["-R", "postgres"]).arg(&pg.dir));
+        }
         pg.pg_bin(
             "initdb",
             &["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "-D", pg.data()],
@@ -46,53 +51,50 @@ impl PrivatePostgres {
     }
 
     fn data(&self) -> &str {
-        // The data folder is a child so that the log can sit beside it.
-        Box::leak(self.dir.join("data").into_os_string().into_string().unwrap().into_boxed_str())
-    }
-
-    fn pg_bin(&self, program: &str, args: &[&str]) {
-        let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-        let path = format!("{bin}/{program}");
-        let mut all = vec![path.as_str()];
-        all.extend_from_slice(args);
-        self.as_postgres(&all, false);
+        &self.data
     }
 
     /// Postgres refuses to run as root: run its programs as the `postgres` user when we are root.
-    fn as_postgres(&self, args: &[&str], only_as_root: bool) {
-        let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-        let mut cmd = if root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]);
-            c.args(args);
-            c
-        } else if only_as_root {
-            return;
-        } else {
-            let mut c = Command::new(args[0]);
-            c.args(&args[1..]);
-            c
-        };
-        let out = cmd.output().unwrap_or_else(|e| panic!("run {args:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    fn pg_bin(&self, program: &str, args: &[&str]) {
+        run(&mut pg_command(program, args));
     }
+}
+
+fn pg_command(program: &str, args: &[&str]) -> Command {
+    let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    let path = format!("{bin}/{program}");
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &path]);
+        c
+    } else {
+        Command::new(path)
+    };
+    cmd.args(args);
+    cmd
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!(
-                "{}/pg_ctl",
-                std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into())
-            ))
-            .args(["-D", self.data(), "-m", "immediate", "stop"])
-            .output();
+        let _ = pg_command("pg_ctl", &["-D", self.data(), "-m", "immediate", "stop"]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

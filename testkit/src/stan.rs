@@ -51,3 +51,35 @@ impl Publisher {
         self.publish_all(vec![message.into()]).await;
     }
 }
+
+/// The STAN server's monitoring endpoint: `TEST_STAN_MONITOR_URL`, as set by `scripts/test`.
+pub fn stan_monitor_url() -> String {
+    crate::env_or("TEST_STAN_MONITOR_URL", "http://127.0.0.1:8223")
+}
+
+/// What the broker says of the subscriptions on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubscriptionState {
+    /// The highest sequence the broker has sent to a subscriber.
+    pub last_sent: u64,
+    /// Messages sent and not acknowledged yet.
+    pub pending: u64,
+}
+
+/// Sums the state of every subscription on `channel`, from the broker's monitoring endpoint.
+pub async fn subscription_state(channel: &str) -> SubscriptionState {
+    let url = format!("{}/streaming/channelsz?channel={channel}&subs=1", stan_monitor_url());
+    let body: serde_json::Value = reqwest::get(&url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("ask the broker's monitoring endpoint {url}: {e}"))
+        .json()
+        .await
+        .expect("monitoring JSON");
+    let mut state = SubscriptionState::default();
+    for sub in body["subscriptions"].as_array().into_iter().flatten() {
+        state.last_sent = state.last_sent.max(sub["last_sent"].as_u64().unwrap_or(0));
+        state.pending += sub["pending_count"].as_u64().unwrap_or(0);
+    }
+    state
+}

@@ -1,0 +1,96 @@
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{Backoff, Bridge, BrokerSettings};
+use crate::writer::Writer;
+use crate::Settings;
+
+/// A connected, migrated ingestor, ready to consume.
+pub struct Application {
+    settings: Settings,
+    pool: PgPool,
+}
+
+impl Application {
+    /// Connects to Postgres, waiting for it if it is not up yet, and applies pending migrations.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let pool = connect(&settings.database_url).await;
+        orders::MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying the database migrations")?;
+        tracing::info!("database ready, migrations applied");
+        Ok(Application { settings, pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Consumes until `shutdown` completes; then finishes the batch in hand, commits and acks it,
+    /// and closes the broker session without unsubscribing the durable.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let s = &self.settings;
+        let broker = BrokerSettings {
+            nats_url: s.nats_url.clone(),
+            cluster_id: s.stan_cluster_id.clone(),
+            client_id: s.client_id(),
+            channel: s.stan_channel.clone(),
+            durable: s.stan_durable.clone(),
+            max_in_flight: s.stan_max_in_flight,
+            ack_wait_secs: s.stan_ack_wait_secs,
+        };
+        let capacity = usize::try_from(s.stan_max_in_flight).unwrap_or(1024);
+        let (sender, receiver) = mpsc::channel(capacity);
+        let (drained, drained_rx) = oneshot::channel();
+        let stop = CancellationToken::new();
+        let bridge = Bridge::spawn(broker, sender, stop.clone(), drained_rx)
+            .context("starting the broker thread")?;
+        let writer = Writer {
+            pool: self.pool.clone(),
+            batch_max: usize::from(s.batch_max),
+            stop: stop.clone(),
+        };
+        let mut writing = tokio::spawn(writer.run(receiver));
+
+        tokio::select! {
+            () = shutdown => tracing::info!("stopping: finishing the messages in hand"),
+            _ = &mut writing => tracing::error!("the writer stopped unexpectedly"),
+        }
+        stop.cancel();
+        let _ = writing.await;
+        let _ = drained.send(());
+        tokio::task::spawn_blocking(move || bridge.join())
+            .await
+            .context("joining the broker thread")?;
+        self.pool.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// A pool to `url`, retried with backoff until Postgres answers.
+async fn connect(url: &str) -> PgPool {
+    let mut backoff = Backoff::default();
+    loop {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await;
+        match pool {
+            Ok(pool) => return pool,
+            Err(e) => {
+                let wait = backoff.next();
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot reach the database; retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The ingestor: consumes orders from a NATS Streaming channel and stores them in Postgres.
+//! See `docs/ARCHITECTURE.md` for the guarantees and how they are kept.
+
+pub mod application;
+pub mod broker;
+pub mod settings;
+pub mod writer;
+
+pub use application::Application;
+pub use settings::Settings;

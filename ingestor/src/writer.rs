@@ -1,0 +1,153 @@
+//! Turns deliveries into committed rows, then acks them.
+//!
+//! The writer takes whatever messages are waiting (up to `batch_max`), validates each, and stores
+//! them in one transaction. Only after the commit does it ack them. A database that is unreachable is
+//! retried with backoff, without acking, until it is back; a database that refuses a message's
+//! content dead-letters that message, so no content can hold the stream up.
+
+use std::time::Instant;
+
+use orders::db::{store_batch, BatchReport, Envelope, Verdict};
+use orders::{Rejection, Rule};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{Backoff, Delivery};
+
+pub struct Writer {
+    pub pool: PgPool,
+    pub batch_max: usize,
+    /// Cancelled when the process should stop: a batch that cannot be committed is then abandoned
+    /// unacknowledged (the broker redelivers it) instead of retried.
+    pub stop: CancellationToken,
+}
+
+impl Writer {
+    /// Runs until the bridge closes the channel (it does so when stopping), or until a batch must be
+    /// abandoned because the process is stopping while the database is away.
+    pub async fn run(self, mut deliveries: mpsc::Receiver<Delivery>) {
+        let mut batch = Vec::with_capacity(self.batch_max);
+        while deliveries.recv_many(&mut batch, self.batch_max).await > 0 {
+            let started = Instant::now();
+            let items: Vec<(Envelope, Verdict)> = batch
+                .iter()
+                .map(|d| (d.envelope.clone(), judge(&d.envelope)))
+                .collect();
+            let Some(report) = self.store(&items).await else {
+                tracing::warn!(
+                    messages = batch.len(),
+                    "stopping while the database is unavailable; the broker will redeliver"
+                );
+                return;
+            };
+            let committed_ms = started.elapsed().as_millis() as u64;
+            let acked: Vec<Delivery> = std::mem::take(&mut batch);
+            let redelivered = acked.iter().filter(|d| d.redelivered).count();
+            // Acks are small synchronous writes to the NATS connection.
+            let acked = tokio::task::spawn_blocking(move || {
+                acked.iter().for_each(Delivery::ack);
+                acked.len()
+            })
+            .await
+            .unwrap_or(0);
+            tracing::info!(
+                messages = acked,
+                stored = report.stored,
+                duplicates = report.duplicates,
+                conflicts = report.conflicts,
+                dead_lettered = report.dead_lettered,
+                redelivered,
+                commit_ms = committed_ms,
+                "batch committed and acked"
+            );
+        }
+    }
+
+    /// Stores the batch, retrying while the database is unavailable. `None` if the process is
+    /// stopping and the batch could not be committed.
+    async fn store(&self, items: &[(Envelope, Verdict)]) -> Option<BatchReport> {
+        let mut backoff = Backoff::default();
+        loop {
+            match store_batch(&self.pool, items).await {
+                Ok(report) => return Some(report),
+                Err(e) if is_content_error(&e) => return self.store_one_by_one(items, &e).await,
+                Err(e) => {
+                    if self.stop.is_cancelled() {
+                        return None;
+                    }
+                    let wait = backoff.next();
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "cannot write to the database; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.stop.cancelled() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The database refused something in the batch: store each message on its own, so that only the
+    /// one at fault is dead-lettered, with the database's words as its reason.
+    async fn store_one_by_one(
+        &self,
+        items: &[(Envelope, Verdict)],
+        error: &sqlx::Error,
+    ) -> Option<BatchReport> {
+        if let [(envelope, verdict)] = items {
+            if matches!(verdict, Verdict::Rejected(r) if r.rule == Rule::DatabaseRefused) {
+                // Not reachable with the schema we have: the reason is the database's own words.
+                tracing::error!(sequence = envelope.sequence, error = %error, "the database refused even the dead letter; skipping the message");
+                return Some(BatchReport::default());
+            }
+            tracing::warn!(sequence = envelope.sequence, error = %error, "the database refused a message; dead-lettering it");
+            let refused = Rejection::new(
+                Rule::DatabaseRefused,
+                format!("the database refused the message: {}", database_words(error)),
+            );
+            let rejected = [(envelope.clone(), Verdict::Rejected(refused))];
+            return Box::pin(self.store(&rejected)).await;
+        }
+        let mut total = BatchReport::default();
+        for item in items {
+            let report = Box::pin(self.store(std::slice::from_ref(item))).await?;
+            total.stored += report.stored;
+            total.duplicates += report.duplicates;
+            total.conflicts += report.conflicts;
+            total.dead_lettered += report.dead_lettered;
+            total.last_seq = total.last_seq.max(report.last_seq);
+        }
+        Some(total)
+    }
+}
+
+fn judge(envelope: &Envelope) -> Verdict {
+    match orders::parse_order(&envelope.payload) {
+        Ok(order) => Verdict::Valid(order),
+        Err(rejection) => Verdict::Rejected(rejection),
+    }
+}
+
+/// Whether Postgres refused what we sent (the message's fault) rather than failed to take it (the
+/// database's fault). SQLSTATE classes 22 (data exception), 23 (integrity constraint) and 54
+/// (program limit, such as an index row too large) are about the data.
+pub fn is_content_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| ["22", "23", "54"].iter().any(|class| code.starts_with(class))),
+        sqlx::Error::Encode(_) => true,
+        _ => false,
+    }
+}
+
+fn database_words(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_string(),
+        },
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,78 @@
+use testkit::{PrivatePostgres, TestDb};
+
+use crate::helpers::{distinct_orders, TestBed};
+
+#[tokio::test]
+async fn an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice() {
+    let bed = TestBed::new().await;
+    let total = 3000;
+    let mut child = bed.spawn_ingestor_process("kill-9");
+    let publishing = {
+        let publisher = bed.publisher.clone();
+        tokio::spawn(async move { publisher.publish_all(distinct_orders("k", total)).await })
+    };
+
+    // Kill it once it has stored part of the stream.
+    testkit::wait_until("the first orders to be stored", crate::helpers::PATIENCE, || async {
+        bed.db.count("orders").await >= 200
+    })
+    .await;
+    child.kill().expect("kill -9 the ingestor");
+    child.wait().unwrap();
+    let stored_at_kill = bed.db.count("orders").await;
+    assert!(stored_at_kill < total as i64, "the kill came too late to prove anything");
+
+    publishing.await.unwrap();
+    let mut restarted = bed.spawn_ingestor_process("kill-9");
+    bed.wait_for_rows("orders", total as i64).await;
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+
+    let (distinct,): (i64,) = sqlx::query_as("SELECT count(DISTINCT stan_sequence) FROM orders")
+        .fetch_one(&bed.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(distinct, total as i64);
+    assert_eq!(bed.db.count("dead_letters").await, 0);
+    assert_eq!(bed.db.count("order_conflicts").await, 0);
+}
+
+#[tokio::test]
+async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back() {
+    let pg = tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap();
+    let bed = TestBed::with_db(TestDb::on_server(&pg.url()).await).await;
+    let ingestor = bed.start_ingestor("pg-down").await;
+    bed.publisher.publish_all(distinct_orders("before", 10)).await;
+    bed.wait_for_rows("orders", 10).await;
+    bed.db.pool.close().await;
+
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        pg
+    })
+    .await
+    .unwrap();
+    bed.publisher.publish_all(distinct_orders("during", 100)).await;
+    // The ingestor has every message and, unable to store them, has acked none.
+    testkit::wait_until("the broker to deliver the messages published while Postgres is down", crate::helpers::PATIENCE, || async {
+        testkit::subscription_state(&bed.channel).await.last_sent >= 110
+    })
+    .await;
+    let state = testkit::subscription_state(&bed.channel).await;
+    assert_eq!(state.pending, 100, "nothing is acked while Postgres is down: {state:?}");
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.resume();
+        pg
+    })
+    .await
+    .unwrap();
+
+    let db = TestDb::reopen(&pg.url(), &bed.db.name).await;
+    testkit::wait_until("the orders published while Postgres was down", crate::helpers::PATIENCE, || async {
+        db.count("orders").await >= 110
+    })
+    .await;
+    assert_eq!(db.count("orders").await, 110);
+    ingestor.stop().await;
+    drop(pg);
+}

@@ -1,0 +1,118 @@
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ingestor::{Application, Settings};
+use testkit::{unique_name, wait_until, Publisher, TestDb};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long a test waits for an outcome before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A database, a channel of the test's own and a publisher on it.
+pub struct TestBed {
+    pub db: TestDb,
+    pub channel: String,
+    pub durable: String,
+    pub publisher: Publisher,
+}
+
+impl TestBed {
+    pub async fn new() -> TestBed {
+        Self::with_db(TestDb::new().await).await
+    }
+
+    pub async fn with_db(db: TestDb) -> TestBed {
+        let channel = unique_name("orders");
+        TestBed {
+            db,
+            publisher: Publisher::connect(&testkit::stan_url(), &channel).await,
+            durable: "ingestor".into(),
+            channel,
+        }
+    }
+
+    pub fn settings(&self, client_id: &str) -> Settings {
+        Settings {
+            database_url: self.db.url.clone(),
+            nats_url: testkit::stan_url(),
+            stan_cluster_id: testkit::stan_cluster_id(),
+            stan_channel: self.channel.clone(),
+            stan_durable: self.durable.clone(),
+            stan_client_id: Some(client_id.to_string()),
+            stan_max_in_flight: 1024,
+            stan_ack_wait_secs: 30,
+            batch_max: 500,
+            log_format: Default::default(),
+        }
+    }
+
+    /// An ingestor running in this process.
+    pub async fn start_ingestor(&self, client_id: &str) -> RunningIngestor {
+        let app = Application::build(self.settings(client_id))
+            .await
+            .expect("build the ingestor");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        RunningIngestor { stop, task }
+    }
+
+    /// The ingestor binary as a child process, for tests that kill it.
+    pub fn spawn_ingestor_process(&self, client_id: &str) -> Child {
+        let s = self.settings(client_id);
+        Command::new(env!("CARGO_BIN_EXE_ingestor"))
+            .env("DATABASE_URL", &s.database_url)
+            .env("NATS_URL", &s.nats_url)
+            .env("STAN_CLUSTER_ID", &s.stan_cluster_id)
+            .env("STAN_CHANNEL", &s.stan_channel)
+            .env("STAN_DURABLE", &s.stan_durable)
+            .env("STAN_CLIENT_ID", client_id)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the ingestor binary")
+    }
+
+    pub async fn wait_for_rows(&self, table: &str, expected: i64) {
+        wait_until(
+            &format!("{expected} rows in {table}"),
+            PATIENCE,
+            || async { self.db.count(table).await >= expected },
+        )
+        .await;
+        assert_eq!(self.db.count(table).await, expected, "rows in {table}");
+    }
+}
+
+pub struct RunningIngestor {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningIngestor {
+    /// Stops it the way SIGTERM does and waits until it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .expect("the ingestor task")
+            .expect("the ingestor stops cleanly");
+    }
+}
+
+/// The sample order with another id (and the matching transaction).
+pub fn sample_with_uid(uid: &str) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(testkit::sample_order()).unwrap();
+    v["order_uid"] = uid.into();
+    v["payment"]["transaction"] = uid.into();
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// `n` valid orders with distinct ids.
+pub fn distinct_orders(prefix: &str, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| sample_with_uid(&format!("{prefix}{i}")))
+        .collect()
+}
