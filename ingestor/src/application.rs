@@ -87,7 +87,7 @@ async fn connect(url: &str) -> PgPool {
         match pool {
             Ok(pool) => return pool,
             Err(e) => {
-                let wait = backoff.next();
+                let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot reach the database; retrying");
                 tokio::time::sleep(wait).await;
             }

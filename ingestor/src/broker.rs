@@ -142,7 +142,7 @@ fn run(
         let session = match Session::open(s) {
             Ok(session) => session,
             Err(e) => {
-                let wait = backoff.next();
+                let wait = backoff.next_delay();
                 tracing::warn!(nats_url = %s.nats_url, client_id = %s.client_id, error = %e,
                     retry_in_ms = wait.as_millis() as u64, "cannot subscribe to the broker");
                 sleep_unless_stopped(wait, stop);
@@ -255,7 +255,7 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let now = self.next;
         self.next = (self.next * 2).min(Duration::from_secs(5));
         now

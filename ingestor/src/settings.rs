@@ -61,7 +61,13 @@ impl Settings {
             // STAN client ids allow only letters, digits, '-' and '_'.
             let host: String = host
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             format!("ingestor-{host}")
         })

@@ -76,7 +76,7 @@ impl Writer {
                     if self.stop.is_cancelled() {
                         return None;
                     }
-                    let wait = backoff.next();
+                    let wait = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
                         "cannot write to the database; retrying");
                     tokio::select! {
@@ -104,7 +104,10 @@ impl Writer {
             tracing::warn!(sequence = envelope.sequence, error = %error, "the database refused a message; dead-lettering it");
             let refused = Rejection::new(
                 Rule::DatabaseRefused,
-                format!("the database refused the message: {}", database_words(error)),
+                format!(
+                    "the database refused the message: {}",
+                    database_words(error)
+                ),
             );
             let rejected = [(envelope.clone(), Verdict::Rejected(refused))];
             return Box::pin(self.store(&rejected)).await;
@@ -134,9 +137,11 @@ fn judge(envelope: &Envelope) -> Verdict {
 /// (program limit, such as an index row too large) are about the data.
 pub fn is_content_error(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| ["22", "23", "54"].iter().any(|class| code.starts_with(class))),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["22", "23", "54"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
         sqlx::Error::Encode(_) => true,
         _ => false,
     }

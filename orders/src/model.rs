@@ -4,7 +4,7 @@
 //! should see in the dead-letter table, not data we silently drop.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
@@ -14,9 +14,12 @@ pub struct Order {
     pub order_uid: String,
     pub track_number: String,
     pub entry: String,
+    #[serde(deserialize_with = "object")]
     pub delivery: Delivery,
+    #[serde(deserialize_with = "object")]
     pub payment: Payment,
     /// At least one item.
+    #[serde(deserialize_with = "objects")]
     pub items: Vec<Item>,
     pub locale: String,
     pub internal_signature: String,
@@ -80,4 +83,34 @@ pub struct Item {
     pub nm_id: i64,
     pub brand: String,
     pub status: i64,
+}
+
+/// A value that may only be written as a JSON object. serde's derived `Deserialize` also reads a
+/// struct from an array of its fields in order; on the channel that is a mistake, not an order.
+pub(crate) struct ObjectOnly<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Visit(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    ObjectOnly::deserialize(d).map(|o| o.0)
+}
+
+fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Vec::<ObjectOnly<T>>::deserialize(d).map(|v| v.into_iter().map(|o| o.0).collect())
 }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::model::{Delivery, Item, Order, Payment};
+use crate::model::{Delivery, Item, ObjectOnly, Order, Payment};
 
 /// The largest message we look at; the broker's own limit is 1 MiB by default.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -143,7 +143,14 @@ pub fn parse_order(bytes: &[u8]) -> Result<ValidOrder, Rejection> {
             "the message starts with a byte order mark; JSON must not",
         ));
     }
-    let order: Order = serde_json::from_str(text).map_err(json_rejection)?;
+    let mut json = serde_json::Deserializer::from_str(text);
+    let order = serde_path_to_error::deserialize::<_, ObjectOnly<Order>>(&mut json)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            json_rejection(&path, e.into_inner())
+        })?
+        .0;
+    json.end().map_err(|e| json_rejection(".", e))?;
     check_order(&order)?;
     let document = serde_json::to_vec(&order).expect("an order always serialises");
     Ok(ValidOrder {
@@ -152,7 +159,9 @@ pub fn parse_order(bytes: &[u8]) -> Result<ValidOrder, Rejection> {
     })
 }
 
-fn json_rejection(e: serde_json::Error) -> Rejection {
+/// A rejection for a JSON error, naming the field (`payment.amount`, `items[0].sale`) where the
+/// error was found below the top level.
+fn json_rejection(path: &str, e: serde_json::Error) -> Rejection {
     use serde_json::error::Category;
     let rule = match e.classify() {
         Category::Data => Rule::SchemaMismatch,
@@ -162,7 +171,11 @@ fn json_rejection(e: serde_json::Error) -> Rejection {
         Rule::SchemaMismatch => "the JSON does not have the shape of an order",
         _ => "the message is not well-formed JSON",
     };
-    Rejection::new(rule, format!("{what}: {e}"))
+    if path == "." || rule == Rule::MalformedJson {
+        Rejection::new(rule, format!("{what}: {e}"))
+    } else {
+        Rejection::new(rule, format!("{what}: {path}: {e}"))
+    }
 }
 
 /// Checks an id given to the api or found in a message: 1 to 64 characters of `A-Z a-z 0-9 _ -`.
@@ -209,15 +222,15 @@ fn check_order(o: &Order) -> Result<(), Rejection> {
 fn check_delivery(d: &Delivery) -> Result<(), Rejection> {
     text("delivery.name", &d.name, Text::NAME)?;
     text("delivery.phone", &d.phone, Text::CODE)?;
-    if !d
-        .phone
-        .chars()
-        .all(|c| c.is_ascii_digit() || " +-()".contains(c))
-    {
+    let phone_ok = d.phone.chars().any(|c| c.is_ascii_digit())
+        && d.phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-()".contains(c));
+    if !phone_ok {
         return Err(Rejection::new(
             Rule::InvalidFormat,
             format!(
-                "delivery.phone {:?} may hold only digits, spaces and + - ( )",
+                "delivery.phone {:?} must have digits and may hold only digits, spaces and + - ( )",
                 d.phone
             ),
         ));
@@ -303,7 +316,11 @@ fn check_item(i: usize, it: &Item) -> Result<(), Rejection> {
     if !(0..=100).contains(&it.sale) {
         return Err(Rejection::new(
             Rule::OutOfRange,
-            format!("{} is {}, not a percentage from 0 to 100", field("sale"), it.sale),
+            format!(
+                "{} is {}, not a percentage from 0 to 100",
+                field("sale"),
+                it.sale
+            ),
         ));
     }
     text(&field("size"), &it.size, Text::CODE)?;
@@ -348,7 +365,10 @@ fn check_cross_fields(o: &Order) -> Result<(), Rejection> {
             format!(
                 "payment.goods_total is {} but the items' total_price add up to {}",
                 p.goods_total,
-                items_total.map_or_else(|| "more than fits in 64 bits".to_string(), |t| t.to_string())
+                items_total.map_or_else(
+                    || "more than fits in 64 bits".to_string(),
+                    |t| t.to_string()
+                )
             ),
         ));
     }
@@ -362,7 +382,10 @@ fn check_cross_fields(o: &Order) -> Result<(), Rejection> {
             format!(
                 "payment.amount is {} but goods_total + delivery_cost + custom_fee is {}",
                 p.amount,
-                expected.map_or_else(|| "more than fits in 64 bits".to_string(), |t| t.to_string())
+                expected.map_or_else(
+                    || "more than fits in 64 bits".to_string(),
+                    |t| t.to_string()
+                )
             ),
         ));
     }
@@ -379,11 +402,31 @@ struct Text {
 }
 
 impl Text {
-    const ID: Text = Text { required: true, max_chars: 128, strict: true };
-    const CODE: Text = Text { required: true, max_chars: 64, strict: true };
-    const OPTIONAL_CODE: Text = Text { required: false, max_chars: 64, strict: true };
-    const NAME: Text = Text { required: true, max_chars: 512, strict: false };
-    const OPTIONAL: Text = Text { required: false, max_chars: 512, strict: false };
+    const ID: Text = Text {
+        required: true,
+        max_chars: 128,
+        strict: true,
+    };
+    const CODE: Text = Text {
+        required: true,
+        max_chars: 64,
+        strict: true,
+    };
+    const OPTIONAL_CODE: Text = Text {
+        required: false,
+        max_chars: 64,
+        strict: true,
+    };
+    const NAME: Text = Text {
+        required: true,
+        max_chars: 512,
+        strict: false,
+    };
+    const OPTIONAL: Text = Text {
+        required: false,
+        max_chars: 512,
+        strict: false,
+    };
 }
 
 fn text(field: &str, value: &str, rule: Text) -> Result<(), Rejection> {
@@ -403,10 +446,16 @@ fn text(field: &str, value: &str, rule: Text) -> Result<(), Rejection> {
     if chars > rule.max_chars {
         return Err(Rejection::new(
             Rule::TooLong,
-            format!("{field} has {chars} characters, more than the limit of {}", rule.max_chars),
+            format!(
+                "{field} has {chars} characters, more than the limit of {}",
+                rule.max_chars
+            ),
         ));
     }
-    let bad_control = |c: char| c.is_control() && (rule.strict || !matches!(c, '\t' | '\n' | '\r'));
+    let bad_control = |c: char| {
+        (c.is_control() && (rule.strict || !matches!(c, '\t' | '\n' | '\r')))
+            || (rule.strict && is_invisible_format(c))
+    };
     if let Some(c) = value.chars().find(|c| bad_control(*c)) {
         return Err(Rejection::new(
             Rule::ControlCharacter,
@@ -414,6 +463,12 @@ fn text(field: &str, value: &str, rule: Text) -> Result<(), Rejection> {
         ));
     }
     Ok(())
+}
+
+/// Zero-width and bidirectional formatting characters: fine in a name, a trap in an identifier,
+/// where they make two different ids look the same.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
 }
 
 fn non_negative(field: &str, value: i64) -> Result<(), Rejection> {

@@ -39,7 +39,10 @@ impl TestDb {
             .connect_with(options)
             .await
             .expect("connect to the test database");
-        orders::MIGRATOR.run(&pool).await.expect("migrate the test database");
+        orders::MIGRATOR
+            .run(&pool)
+            .await
+            .expect("migrate the test database");
         TestDb { name, url, pool }
     }
 
@@ -53,7 +56,11 @@ impl TestDb {
             .connect_with(options)
             .await
             .expect("connect to the test database");
-        TestDb { name: name.to_string(), url, pool }
+        TestDb {
+            name: name.to_string(),
+            url,
+            pool,
+        }
     }
 
     pub async fn count(&self, table: &str) -> i64 {

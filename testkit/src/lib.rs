@@ -3,12 +3,16 @@
 
 mod db;
 mod postgres;
+mod private_stan;
 mod stan;
 mod wait;
 
 pub use db::TestDb;
 pub use postgres::PrivatePostgres;
-pub use stan::{stan_cluster_id, stan_monitor_url, stan_url, subscription_state, Publisher, SubscriptionState};
+pub use private_stan::PrivateStan;
+pub use stan::{
+    stan_cluster_id, stan_monitor_url, stan_url, subscription_state, Publisher, SubscriptionState,
+};
 pub use wait::wait_until;
 
 /// A name no other test uses, for databases, channels and durables.
@@ -23,4 +27,11 @@ pub fn sample_order() -> &'static [u8] {
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }

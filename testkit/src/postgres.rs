@@ -14,7 +14,7 @@ impl PrivatePostgres {
     pub fn start() -> PrivatePostgres {
         let dir = std::env::temp_dir().join(crate::unique_name("pg"));
         std::fs::create_dir_all(&dir).expect("create the data folder");
-        let port = free_port();
+        let port = crate::free_port();
         let data = dir.join("data").to_str().expect("a UTF-8 path").to_string();
         let pg = PrivatePostgres { dir, data, port };
         if is_root() {
@@ -22,7 +22,16 @@ impl PrivatePostgres {
         }
         pg.pg_bin(
             "initdb",
-            &["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "-D", pg.data()],
+            &[
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "-D",
+                pg.data(),
+            ],
         );
         pg.resume();
         pg
@@ -46,7 +55,16 @@ impl PrivatePostgres {
         let log = self.dir.join("postgres.log");
         self.pg_bin(
             "pg_ctl",
-            &["-D", self.data(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"],
+            &[
+                "-D",
+                self.data(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
         );
     }
 
@@ -97,11 +115,4 @@ impl Drop for PrivatePostgres {
         let _ = pg_command("pg_ctl", &["-D", self.data(), "-m", "immediate", "stop"]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }

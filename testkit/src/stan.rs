@@ -20,8 +20,9 @@ impl Publisher {
     pub async fn connect(url: &str, channel: &str) -> Publisher {
         let url = url.to_string();
         let client = tokio::task::spawn_blocking(move || {
-            let nats = nats::connect(&url)
-                .unwrap_or_else(|e| panic!("cannot reach NATS at {url} (run the tests with scripts/test): {e}"));
+            let nats = nats::connect(&url).unwrap_or_else(|e| {
+                panic!("cannot reach NATS at {url} (run the tests with scripts/test): {e}")
+            });
             stan::connect(nats, &stan_cluster_id(), &crate::unique_name("publisher"))
                 .expect("connect to the STAN cluster")
         })
@@ -68,7 +69,10 @@ pub struct SubscriptionState {
 
 /// Sums the state of every subscription on `channel`, from the broker's monitoring endpoint.
 pub async fn subscription_state(channel: &str) -> SubscriptionState {
-    let url = format!("{}/streaming/channelsz?channel={channel}&subs=1", stan_monitor_url());
+    let url = format!(
+        "{}/streaming/channelsz?channel={channel}&subs=1",
+        stan_monitor_url()
+    );
     let body: serde_json::Value = reqwest::get(&url)
         .await
         .and_then(|r| r.error_for_status())

@@ -1,4 +1,4 @@
-use testkit::{PrivatePostgres, TestDb};
+use testkit::{PrivatePostgres, PrivateStan, Publisher, TestDb};
 
 use crate::helpers::{distinct_orders, TestBed};
 
@@ -13,14 +13,19 @@ async fn an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice() 
     };
 
     // Kill it once it has stored part of the stream.
-    testkit::wait_until("the first orders to be stored", crate::helpers::PATIENCE, || async {
-        bed.db.count("orders").await >= 200
-    })
+    testkit::wait_until(
+        "the first orders to be stored",
+        crate::helpers::PATIENCE,
+        || async { bed.db.count("orders").await >= 200 },
+    )
     .await;
     child.kill().expect("kill -9 the ingestor");
     child.wait().unwrap();
     let stored_at_kill = bed.db.count("orders").await;
-    assert!(stored_at_kill < total as i64, "the kill came too late to prove anything");
+    assert!(
+        stored_at_kill < total as i64,
+        "the kill came too late to prove anything"
+    );
 
     publishing.await.unwrap();
     let mut restarted = bed.spawn_ingestor_process("kill-9");
@@ -39,10 +44,14 @@ async fn an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice() 
 
 #[tokio::test]
 async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back() {
-    let pg = tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap();
+    let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
+        .await
+        .unwrap();
     let bed = TestBed::with_db(TestDb::on_server(&pg.url()).await).await;
     let ingestor = bed.start_ingestor("pg-down").await;
-    bed.publisher.publish_all(distinct_orders("before", 10)).await;
+    bed.publisher
+        .publish_all(distinct_orders("before", 10))
+        .await;
     bed.wait_for_rows("orders", 10).await;
     bed.db.pool.close().await;
 
@@ -52,14 +61,21 @@ async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back() 
     })
     .await
     .unwrap();
-    bed.publisher.publish_all(distinct_orders("during", 100)).await;
+    bed.publisher
+        .publish_all(distinct_orders("during", 100))
+        .await;
     // The ingestor has every message and, unable to store them, has acked none.
-    testkit::wait_until("the broker to deliver the messages published while Postgres is down", crate::helpers::PATIENCE, || async {
-        testkit::subscription_state(&bed.channel).await.last_sent >= 110
-    })
+    testkit::wait_until(
+        "the broker to deliver the messages published while Postgres is down",
+        crate::helpers::PATIENCE,
+        || async { testkit::subscription_state(&bed.channel).await.last_sent >= 110 },
+    )
     .await;
     let state = testkit::subscription_state(&bed.channel).await;
-    assert_eq!(state.pending, 100, "nothing is acked while Postgres is down: {state:?}");
+    assert_eq!(
+        state.pending, 100,
+        "nothing is acked while Postgres is down: {state:?}"
+    );
     let pg = tokio::task::spawn_blocking(move || {
         pg.resume();
         pg
@@ -68,11 +84,40 @@ async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back() 
     .unwrap();
 
     let db = TestDb::reopen(&pg.url(), &bed.db.name).await;
-    testkit::wait_until("the orders published while Postgres was down", crate::helpers::PATIENCE, || async {
-        db.count("orders").await >= 110
-    })
+    testkit::wait_until(
+        "the orders published while Postgres was down",
+        crate::helpers::PATIENCE,
+        || async { db.count("orders").await >= 110 },
+    )
     .await;
     assert_eq!(db.count("orders").await, 110);
     ingestor.stop().await;
     drop(pg);
+}
+
+#[tokio::test]
+async fn the_ingestor_reconnects_by_itself_after_the_broker_restarts_and_loses_nothing() {
+    let mut stan = tokio::task::spawn_blocking(PrivateStan::start)
+        .await
+        .unwrap();
+    let bed = TestBed::on(TestDb::new().await, &stan.url()).await;
+    let ingestor = bed.start_ingestor("stan-restart").await;
+    bed.publisher
+        .publish_all(distinct_orders("before", 20))
+        .await;
+    bed.wait_for_rows("orders", 20).await;
+
+    let stan = tokio::task::spawn_blocking(move || {
+        stan.kill();
+        stan.resume();
+        stan
+    })
+    .await
+    .unwrap();
+    let publisher = Publisher::connect(&stan.url(), &bed.channel).await;
+    publisher.publish_all(distinct_orders("after", 20)).await;
+
+    bed.wait_for_rows("orders", 40).await;
+    ingestor.stop().await;
+    drop(stan);
 }

@@ -12,6 +12,7 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 /// A database, a channel of the test's own and a publisher on it.
 pub struct TestBed {
     pub db: TestDb,
+    pub nats_url: String,
     pub channel: String,
     pub durable: String,
     pub publisher: Publisher,
@@ -23,10 +24,16 @@ impl TestBed {
     }
 
     pub async fn with_db(db: TestDb) -> TestBed {
+        Self::on(db, &testkit::stan_url()).await
+    }
+
+    /// A bed on the given database and broker.
+    pub async fn on(db: TestDb, nats_url: &str) -> TestBed {
         let channel = unique_name("orders");
         TestBed {
             db,
-            publisher: Publisher::connect(&testkit::stan_url(), &channel).await,
+            nats_url: nats_url.to_string(),
+            publisher: Publisher::connect(nats_url, &channel).await,
             durable: "ingestor".into(),
             channel,
         }
@@ -35,7 +42,7 @@ impl TestBed {
     pub fn settings(&self, client_id: &str) -> Settings {
         Settings {
             database_url: self.db.url.clone(),
-            nats_url: testkit::stan_url(),
+            nats_url: self.nats_url.clone(),
             stan_cluster_id: testkit::stan_cluster_id(),
             stan_channel: self.channel.clone(),
             stan_durable: self.durable.clone(),
@@ -76,11 +83,9 @@ impl TestBed {
     }
 
     pub async fn wait_for_rows(&self, table: &str, expected: i64) {
-        wait_until(
-            &format!("{expected} rows in {table}"),
-            PATIENCE,
-            || async { self.db.count(table).await >= expected },
-        )
+        wait_until(&format!("{expected} rows in {table}"), PATIENCE, || async {
+            self.db.count(table).await >= expected
+        })
         .await;
         assert_eq!(self.db.count(table).await, expected, "rows in {table}");
     }

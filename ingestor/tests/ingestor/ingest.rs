@@ -45,7 +45,11 @@ async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_next_order
     assert_eq!(letters[0].0, 1);
     assert_eq!(letters[0].1, b"{\"order_uid\": ");
     assert_eq!(letters[0].2, "malformed_json");
-    assert!(letters[0].3.contains("not well-formed JSON"), "{}", letters[0].3);
+    assert!(
+        letters[0].3.contains("not well-formed JSON"),
+        "{}",
+        letters[0].3
+    );
     assert_eq!(letters[1].1, b"\xff\xfe not utf-8");
     assert_eq!(letters[1].2, "invalid_utf8");
     ingestor.stop().await;
@@ -86,7 +90,8 @@ async fn the_same_order_twice_is_stored_once_and_a_different_second_version_is_a
 }
 
 #[tokio::test]
-async fn a_value_postgres_refuses_is_dead_lettered_with_the_database_error_and_the_stream_moves_on() {
+async fn a_value_postgres_refuses_is_dead_lettered_with_the_database_error_and_the_stream_moves_on()
+{
     let bed = TestBed::new().await;
     // A rule only the database knows: validation lets the order through, Postgres refuses it.
     sqlx::query("ALTER TABLE orders ADD CONSTRAINT no_refused CHECK (customer_id <> 'refused')")
@@ -95,7 +100,8 @@ async fn a_value_postgres_refuses_is_dead_lettered_with_the_database_error_and_t
         .unwrap();
     let ingestor = bed.start_ingestor("ingest-refused").await;
 
-    let mut refused: serde_json::Value = serde_json::from_slice(&sample_with_uid("refused1")).unwrap();
+    let mut refused: serde_json::Value =
+        serde_json::from_slice(&sample_with_uid("refused1")).unwrap();
     refused["customer_id"] = "refused".into();
     let mut batch = distinct_orders("fine", 3);
     batch.insert(1, serde_json::to_vec(&refused).unwrap());

@@ -1,0 +1,9 @@
+//! Validation of an order message: what `orders::parse_order` accepts, what it rejects, and why.
+//! One test binary for the crate, one module per kind of rule.
+
+mod accepted;
+mod cross_fields;
+mod fields;
+mod message;
+mod schema;
+mod support;
