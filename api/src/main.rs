@@ -1,1 +1,11 @@
-fn main() {}
+use api::{Application, Settings};
+use clap::Parser;
+use orders::{lifecycle::shutdown_signal, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::parse();
+    telemetry::init(settings.log_format)?;
+    let application = Application::build(settings).await?;
+    application.run_until_stopped(shutdown_signal()).await
+}

@@ -7,7 +7,9 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Backoff, Bridge, BrokerSettings};
+use orders::lifecycle::Backoff;
+
+use crate::broker::{Bridge, BrokerSettings};
 use crate::writer::Writer;
 use crate::Settings;
 
@@ -77,7 +79,7 @@ impl Application {
 
 /// A pool to `url`, retried with backoff until Postgres answers.
 async fn connect(url: &str) -> PgPool {
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::new("connecting to the database");
     loop {
         let pool = PgPoolOptions::new()
             .max_connections(4)
@@ -85,11 +87,13 @@ async fn connect(url: &str) -> PgPool {
             .connect(url)
             .await;
         match pool {
-            Ok(pool) => return pool,
+            Ok(pool) => {
+                backoff.succeeded();
+                return pool;
+            }
             Err(e) => {
-                let wait = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot reach the database; retrying");
-                tokio::time::sleep(wait).await;
+                backoff.failed(&e);
+                backoff.pause().await;
             }
         }
     }

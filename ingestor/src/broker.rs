@@ -10,11 +10,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use orders::db::Envelope;
+use orders::lifecycle::Backoff;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -74,6 +75,12 @@ impl Bridge {
     }
 }
 
+/// How often the session asks the broker whether it still knows this client.
+const PING_EVERY: Duration = Duration::from_secs(3);
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// Unanswered pings in a row after which the session is renewed.
+const PINGS_MISSED: u32 = 3;
+
 /// One NATS connection with its STAN client and subscription.
 struct Session {
     // Field order is drop order: the subscription (a durable one is not unsubscribed on drop), then
@@ -83,6 +90,7 @@ struct Session {
     connection: nats::Connection,
     /// Set by the NATS client when the connection came back after a loss.
     reconnected: Arc<AtomicBool>,
+    pinger: Option<Pinger>,
 }
 
 impl Session {
@@ -109,11 +117,16 @@ impl Session {
                 ack_wait_in_secs: s.ack_wait_secs,
             },
         )?;
+        let pinger = Pinger::for_client(&client, &s.cluster_id);
+        if pinger.is_none() {
+            tracing::warn!("cannot read the STAN connection id; the session will not be pinged");
+        }
         Ok(Session {
             subscription,
             _client: client,
             connection,
             reconnected,
+            pinger,
         })
     }
 
@@ -136,20 +149,21 @@ fn run(
     stop: &CancellationToken,
     drained: oneshot::Receiver<()>,
 ) {
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::new("subscribing to the broker");
     let mut last: Option<Session> = None;
     while !stop.is_cancelled() {
         let session = match Session::open(s) {
             Ok(session) => session,
             Err(e) => {
-                let wait = backoff.next_delay();
-                tracing::warn!(nats_url = %s.nats_url, client_id = %s.client_id, error = %e,
-                    retry_in_ms = wait.as_millis() as u64, "cannot subscribe to the broker");
-                sleep_unless_stopped(wait, stop);
+                backoff.failed(&format_args!(
+                    "{} (client id {}): {e}",
+                    s.nats_url, s.client_id
+                ));
+                sleep_unless_stopped(backoff.next_pause(), stop);
                 continue;
             }
         };
-        backoff = Backoff::default();
+        backoff.succeeded();
         tracing::info!(channel = %s.channel, durable = %s.durable, client_id = %s.client_id,
             "subscribed to the broker");
         let ended = forward(s, &session, &deliveries, stop);
@@ -166,6 +180,7 @@ fn run(
                 tracing::warn!(channel = %s.channel, "connection to the broker came back; renewing the session");
                 session.close();
             }
+            Ended::Forgotten => session.close(),
         }
     }
     // Let the writer finish the messages in hand, and ack them, over the live session.
@@ -181,6 +196,8 @@ enum Ended {
     Stopped,
     WriterGone,
     Reconnected,
+    /// The broker dropped this client, for example after missed heartbeats.
+    Forgotten,
 }
 
 fn forward(
@@ -189,12 +206,39 @@ fn forward(
     deliveries: &mpsc::Sender<Delivery>,
     stop: &CancellationToken,
 ) -> Ended {
+    let mut pinged = Instant::now();
+    let mut missed = 0;
     loop {
         if stop.is_cancelled() {
             return Ended::Stopped;
         }
         if session.reconnected.load(Ordering::SeqCst) {
             return Ended::Reconnected;
+        }
+        if let Some(pinger) = session
+            .pinger
+            .as_ref()
+            .filter(|_| pinged.elapsed() >= PING_EVERY)
+        {
+            pinged = Instant::now();
+            match pinger.ping(&session.connection) {
+                Ok(()) => missed = 0,
+                Err(PingError::Forgotten(why)) => {
+                    tracing::warn!(reason = %why, "the broker no longer knows this client; renewing the session");
+                    return Ended::Forgotten;
+                }
+                Err(PingError::Unanswered(e)) => {
+                    missed += 1;
+                    tracing::debug!(error = %e, missed, "the broker did not answer a ping");
+                    if missed >= PINGS_MISSED {
+                        tracing::warn!(
+                            missed,
+                            "the broker stopped answering pings; renewing the session"
+                        );
+                        return Ended::Forgotten;
+                    }
+                }
+            }
         }
         let mut message = match session
             .subscription
@@ -240,24 +284,68 @@ fn sleep_unless_stopped(wait: Duration, stop: &CancellationToken) {
     }
 }
 
-/// Exponential backoff from 100 ms to 5 s.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
+/// The STAN protocol's client ping, which the `stan` crate does not send: the broker answers whether
+/// it still knows the connection. The crate keeps the connection id private but shows it in its
+/// `Debug` output, which is where we read it from (the crate's version is pinned).
+struct Pinger {
+    subject: String,
+    request: Vec<u8>,
 }
 
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            next: Duration::from_millis(100),
+enum PingError {
+    /// The broker answered that it does not know this connection.
+    Forgotten(String),
+    /// No answer in time.
+    Unanswered(std::io::Error),
+}
+
+impl Pinger {
+    fn for_client(client: &stan::Client, cluster_id: &str) -> Option<Pinger> {
+        let conn_id = conn_id_from_debug(&format!("{client:?}"))?;
+        // protobuf `Ping { bytes connID = 1; }`
+        let len = u8::try_from(conn_id.len()).ok().filter(|l| *l < 0x80)?;
+        let mut request = vec![0x0a, len];
+        request.extend_from_slice(&conn_id);
+        Some(Pinger {
+            subject: format!("_STAN.discover.{cluster_id}.pings"),
+            request,
+        })
+    }
+
+    fn ping(&self, connection: &nats::Connection) -> Result<(), PingError> {
+        let reply = connection
+            .request_timeout(&self.subject, &self.request, PING_TIMEOUT)
+            .map_err(PingError::Unanswered)?;
+        // protobuf `PingResponse { string error = 1; }`: empty when all is well.
+        match reply.data.get(2..) {
+            None => Ok(()),
+            Some(error) => Err(PingError::Forgotten(
+                String::from_utf8_lossy(error).into_owned(),
+            )),
         }
     }
 }
 
-impl Backoff {
-    pub fn next_delay(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(5));
-        now
+/// Reads `conn_id: [1, 2, 3]` from the `Debug` output of a `stan::Client`.
+fn conn_id_from_debug(debug: &str) -> Option<Vec<u8>> {
+    let start = debug.find("conn_id: [")? + "conn_id: [".len();
+    let end = start + debug[start..].find(']')?;
+    debug[start..end]
+        .split(',')
+        .map(|b| b.trim().parse::<u8>().ok())
+        .collect::<Option<Vec<u8>>>()
+        .filter(|id| !id.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conn_id_from_debug;
+
+    #[test]
+    fn the_connection_id_is_read_from_the_clients_debug_output() {
+        let debug = r#"Client { cluster_id: "test-cluster", client_id: "x", conn_id: [97, 98, 99], pub_prefix: "p" }"#;
+        assert_eq!(conn_id_from_debug(debug), Some(b"abc".to_vec()));
+        assert_eq!(conn_id_from_debug("Client { }"), None);
+        assert_eq!(conn_id_from_debug("conn_id: []"), None);
     }
 }

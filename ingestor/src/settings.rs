@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use orders::telemetry::LogFormat;
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
 ///
@@ -46,8 +47,8 @@ pub struct Settings {
     pub batch_max: u16,
 
     /// Log format: `text` for people, `json` for machines.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
-    pub log_format: orders::telemetry::LogFormat,
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl Settings {

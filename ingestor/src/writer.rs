@@ -13,7 +13,9 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Backoff, Delivery};
+use orders::lifecycle::Backoff;
+
+use crate::broker::Delivery;
 
 pub struct Writer {
     pub pool: PgPool,
@@ -67,20 +69,21 @@ impl Writer {
     /// Stores the batch, retrying while the database is unavailable. `None` if the process is
     /// stopping and the batch could not be committed.
     async fn store(&self, items: &[(Envelope, Verdict)]) -> Option<BatchReport> {
-        let mut backoff = Backoff::default();
+        let mut backoff = Backoff::new("writing to the database");
         loop {
             match store_batch(&self.pool, items).await {
-                Ok(report) => return Some(report),
+                Ok(report) => {
+                    backoff.succeeded();
+                    return Some(report);
+                }
                 Err(e) if is_content_error(&e) => return self.store_one_by_one(items, &e).await,
                 Err(e) => {
                     if self.stop.is_cancelled() {
                         return None;
                     }
-                    let wait = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
-                        "cannot write to the database; retrying");
+                    backoff.failed(&e);
                     tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
+                        () = backoff.pause() => {}
                         () = self.stop.cancelled() => {}
                     }
                 }

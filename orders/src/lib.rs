@@ -2,6 +2,7 @@
 //! processes run and the migrations that shape the database.
 
 pub mod db;
+pub mod lifecycle;
 pub mod model;
 pub mod telemetry;
 pub mod validate;

@@ -3,7 +3,7 @@
 use tracing_subscriber::EnvFilter;
 
 /// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
     /// Lines for people.
     #[default]
@@ -12,26 +12,17 @@ pub enum LogFormat {
     Json,
 }
 
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            other => Err(format!("unknown log format {other:?}: use text or json")),
-        }
-    }
-}
-
-/// Starts logging to standard error. `RUST_LOG` filters; the default is `info`.
-pub fn init(format: LogFormat) {
+/// Installs the global `tracing` subscriber, writing to standard error: the filter comes from
+/// `RUST_LOG` (default `info`), the output is text for people or JSON for log collectors. Fails if
+/// one is already installed.
+pub fn init(format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
     }
+    .map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
 }

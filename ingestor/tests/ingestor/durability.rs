@@ -19,8 +19,7 @@ async fn an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice() 
         || async { bed.db.count("orders").await >= 200 },
     )
     .await;
-    child.kill().expect("kill -9 the ingestor");
-    child.wait().unwrap();
+    child.kill();
     let stored_at_kill = bed.db.count("orders").await;
     assert!(
         stored_at_kill < total as i64,
@@ -30,8 +29,7 @@ async fn an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice() 
     publishing.await.unwrap();
     let mut restarted = bed.spawn_ingestor_process("kill-9");
     bed.wait_for_rows("orders", total as i64).await;
-    restarted.kill().unwrap();
-    restarted.wait().unwrap();
+    restarted.kill();
 
     let (distinct,): (i64,) = sqlx::query_as("SELECT count(DISTINCT stan_sequence) FROM orders")
         .fetch_one(&bed.db.pool)
@@ -120,4 +118,47 @@ async fn the_ingestor_reconnects_by_itself_after_the_broker_restarts_and_loses_n
     bed.wait_for_rows("orders", 40).await;
     ingestor.stop().await;
     drop(stan);
+}
+
+#[tokio::test]
+async fn an_ingestor_the_broker_dropped_while_it_was_frozen_notices_and_subscribes_again() {
+    let stan = tokio::task::spawn_blocking(PrivateStan::start)
+        .await
+        .unwrap();
+    let bed = TestBed::on(TestDb::new().await, &stan.url()).await;
+    let mut child = bed.spawn_ingestor_process("frozen");
+    bed.publisher
+        .publish_all(distinct_orders("before", 10))
+        .await;
+    bed.wait_for_rows("orders", 10).await;
+
+    // Freeze the process: it answers no heartbeat, and the broker drops the client, while the
+    // TCP connection stays up, so only a STAN-level check can tell.
+    signal(&child, "STOP");
+    let clients = format!("{}/streaming/clientsz", stan.monitor_url());
+    testkit::wait_until(
+        "the broker to drop the frozen client",
+        crate::helpers::PATIENCE,
+        || async {
+            let body = reqwest::get(&clients).await.unwrap().text().await.unwrap();
+            !body.contains("\"frozen\"")
+        },
+    )
+    .await;
+    signal(&child, "CONT");
+
+    bed.publisher
+        .publish_all(distinct_orders("after", 10))
+        .await;
+    bed.wait_for_rows("orders", 20).await;
+    child.kill();
+}
+
+fn signal(child: &crate::helpers::ChildIngestor, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
 }

@@ -67,7 +67,7 @@ impl TestBed {
     }
 
     /// The ingestor binary as a child process, for tests that kill it.
-    pub fn spawn_ingestor_process(&self, client_id: &str) -> Child {
+    pub fn spawn_ingestor_process(&self, client_id: &str) -> ChildIngestor {
         let s = self.settings(client_id);
         Command::new(env!("CARGO_BIN_EXE_ingestor"))
             .env("DATABASE_URL", &s.database_url)
@@ -79,6 +79,7 @@ impl TestBed {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
+            .map(ChildIngestor)
             .expect("start the ingestor binary")
     }
 
@@ -120,4 +121,27 @@ pub fn distinct_orders(prefix: &str, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| sample_with_uid(&format!("{prefix}{i}")))
         .collect()
+}
+
+/// The ingestor binary running as a child process; killed when dropped, so that a failing test
+/// leaves no process behind.
+pub struct ChildIngestor(pub Child);
+
+impl ChildIngestor {
+    /// `kill -9`, and wait until it is gone.
+    pub fn kill(&mut self) {
+        self.0.kill().expect("kill the ingestor");
+        self.0.wait().expect("wait for the ingestor");
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for ChildIngestor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

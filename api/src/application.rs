@@ -1,0 +1,85 @@
+//! The api as one value: built from settings, run until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::Server;
+
+use crate::cache::OrderCache;
+use crate::database::Database;
+use crate::settings::{describe_database, Settings};
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    address: SocketAddr,
+    database: Database,
+    database_description: String,
+    catch_up_interval: Duration,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Binds the HTTP listener (port 0 picks a free port) and prepares the database pools. Does not
+    /// wait for the database: the api starts without it and becomes ready when it can read.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let acceptor = TcpListener::bind(settings.api_addr)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.api_addr))?;
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no socket address")?;
+        Ok(Application {
+            acceptor,
+            address,
+            database: Database::connect_lazy(&settings.database),
+            database_description: describe_database(&settings.database),
+            catch_up_interval: settings.catch_up_interval,
+            shutdown_grace: settings.shutdown_grace,
+        })
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves HTTP and keeps the cache current until `shutdown` completes; then stops accepting
+    /// connections and lets the requests in flight finish (within the shutdown grace period).
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tracing::info!(
+            address = %self.address,
+            database = %self.database_description,
+            "starting"
+        );
+        let cache = Arc::new(OrderCache::new());
+        let mut sync = tokio::spawn(crate::sync::run(
+            self.database.clone(),
+            cache.clone(),
+            self.catch_up_interval,
+        ));
+        let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
+            crate::http::routes(cache),
+            shutdown,
+            Some(self.shutdown_grace),
+        );
+        let served = tokio::select! {
+            served = server => served.context("the HTTP server failed"),
+            stopped = &mut sync => match stopped {
+                Ok(never) => match never {},
+                Err(e) => Err(anyhow::anyhow!("the task that keeps the cache current died: {e}")),
+            },
+        };
+        sync.abort();
+        let _ = sync.await;
+        self.database.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}

@@ -1,0 +1,91 @@
+//! Every way a request can fail, and the one place that turns a failure into a status code and a
+//! JSON body.
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object};
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The id in the path breaks the rules for order ids.
+    #[error("{reason}")]
+    InvalidOrderUid { reason: String },
+    /// A query parameter is missing, malformed or out of range.
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("no order has the id {order_uid:?}")]
+    OrderNotFound { order_uid: String },
+    /// The cache has not finished loading the stored orders.
+    #[error("the service is starting: it is still loading the stored orders; try again shortly")]
+    NotReady,
+    /// A bug or an unexpected failure. The cause is logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The body of every error response.
+#[derive(Debug, Object)]
+pub struct ErrorBody {
+    /// A stable code to branch on.
+    pub code: ErrorCode,
+    /// What went wrong, in a sentence for a person.
+    pub error: String,
+    /// The order id asked for, when the request named a valid one.
+    #[oai(skip_serializing_if_is_none)]
+    pub order_uid: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidOrderUid,
+    InvalidParameter,
+    OrderNotFound,
+    NotReady,
+    Internal,
+}
+
+/// The error responses of the api.
+#[derive(Debug, ApiResponse)]
+pub enum ErrorResponse {
+    /// The request is malformed: an invalid order id or query parameter. `error` says why.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No order has this id.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// An unexpected error on the server. Nothing about it is disclosed; it is logged.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The service has just started and is still loading the stored orders. Retry shortly.
+    #[oai(status = 503)]
+    NotReady(Json<ErrorBody>),
+}
+
+impl From<ApiError> for ErrorResponse {
+    fn from(error: ApiError) -> Self {
+        let body = |code, order_uid| {
+            Json(ErrorBody {
+                code,
+                error: error.to_string(),
+                order_uid,
+            })
+        };
+        match &error {
+            ApiError::InvalidOrderUid { .. } => {
+                ErrorResponse::BadRequest(body(ErrorCode::InvalidOrderUid, None))
+            }
+            ApiError::InvalidParameter(_) => {
+                ErrorResponse::BadRequest(body(ErrorCode::InvalidParameter, None))
+            }
+            ApiError::OrderNotFound { order_uid } => {
+                ErrorResponse::NotFound(body(ErrorCode::OrderNotFound, Some(order_uid.clone())))
+            }
+            ApiError::NotReady => ErrorResponse::NotReady(body(ErrorCode::NotReady, None)),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+                ErrorResponse::Internal(body(ErrorCode::Internal, None))
+            }
+        }
+    }
+}

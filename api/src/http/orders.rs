@@ -1,0 +1,139 @@
+//! The orders API under `/api/v1`, described by OpenAPI.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService, Tags};
+
+use super::error::ApiError;
+use super::reply::{Outcome, Reply};
+use crate::cache::{OrderCache, RECENT_CAPACITY};
+
+/// Where the API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+const DESCRIPTION: &str = "\
+Orders published on the order channel, validated and stored by the ingestor, served from memory.
+
+Every response body is JSON. An order is returned exactly as it was stored. Errors carry a stable \
+`code` and an `error` sentence for a person.";
+
+/// The OpenAPI service: the operations, their documentation and the spec.
+pub fn service(cache: Arc<OrderCache>) -> OpenApiService<OrdersApi, ()> {
+    OpenApiService::new(
+        OrdersApi { cache },
+        "Order service",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .summary("Look up stored orders by id.")
+    .description(DESCRIPTION)
+    .server(PREFIX)
+}
+
+#[derive(Tags)]
+enum Tag {
+    /// Stored orders, by id.
+    Orders,
+}
+
+pub struct OrdersApi {
+    cache: Arc<OrderCache>,
+}
+
+#[derive(ApiResponse)]
+pub enum OrderFound {
+    /// The order, byte for byte as it was stored.
+    #[oai(status = 200, actual_type = "Json<orders::Order>")]
+    Ok(Binary<Bytes>),
+}
+
+impl Outcome for OrderFound {
+    const ERROR_STATUSES: &'static [u16] = &[400, 404, 500, 503];
+}
+
+#[derive(ApiResponse)]
+pub enum RecentOrdersFound {
+    /// The ids of the latest orders, newest first.
+    #[oai(status = 200)]
+    Ok(Json<RecentOrders>),
+}
+
+impl Outcome for RecentOrdersFound {
+    const ERROR_STATUSES: &'static [u16] = &[400, 500, 503];
+}
+
+/// The latest orders.
+#[derive(Object)]
+pub struct RecentOrders {
+    /// Order ids, newest first.
+    pub order_uids: Vec<String>,
+}
+
+fn default_limit() -> u32 {
+    20
+}
+
+// The `maximum` of `limit` below: attributes take literals only.
+const _: () = assert!(RECENT_CAPACITY == 100);
+
+#[OpenApi(tag = "Tag::Orders")]
+impl OrdersApi {
+    /// Get an order
+    ///
+    /// The order with this id, as it was stored: the JSON that was published, in canonical form.
+    #[oai(
+        path = "/orders/:order_uid",
+        method = "get",
+        operation_id = "get_order"
+    )]
+    async fn get_order(
+        &self,
+        /// The order's id: 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `_` and `-`.
+        order_uid: Path<String>,
+    ) -> Reply<OrderFound> {
+        self.find(order_uid.0).into()
+    }
+
+    /// List the latest orders
+    ///
+    /// The ids of the most recently stored orders, newest first.
+    #[oai(path = "/orders", method = "get", operation_id = "list_recent_orders")]
+    async fn list_recent_orders(
+        &self,
+        /// How many ids to return, at most.
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        limit: Query<u32>,
+    ) -> Reply<RecentOrdersFound> {
+        self.recent(limit.0).into()
+    }
+}
+
+impl OrdersApi {
+    fn find(&self, order_uid: String) -> Result<OrderFound, ApiError> {
+        orders::check_order_uid(&order_uid).map_err(|rejection| ApiError::InvalidOrderUid {
+            reason: rejection.reason,
+        })?;
+        if !self.cache.is_ready() {
+            return Err(ApiError::NotReady);
+        }
+        match self.cache.get(&order_uid) {
+            Some(document) => Ok(OrderFound::Ok(Binary(document))),
+            None => Err(ApiError::OrderNotFound { order_uid }),
+        }
+    }
+
+    fn recent(&self, limit: u32) -> Result<RecentOrdersFound, ApiError> {
+        if !self.cache.is_ready() {
+            return Err(ApiError::NotReady);
+        }
+        let limit = usize::try_from(limit).unwrap_or(RECENT_CAPACITY);
+        Ok(RecentOrdersFound::Ok(Json(RecentOrders {
+            order_uids: self.cache.recent(limit),
+        })))
+    }
+}

@@ -1,0 +1,89 @@
+//! The api's configuration: command-line flags with environment fallbacks. `api --help` is the
+//! reference.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use orders::telemetry::LogFormat;
+use sqlx::postgres::PgConnectOptions;
+
+/// Serves stored orders by id, over HTTP, from an in-memory cache kept current from PostgreSQL.
+///
+/// Log verbosity follows `RUST_LOG` (for example `RUST_LOG=api=debug,info`); the default is `info`.
+#[derive(Clone, Parser)]
+#[command(name = "api", version)]
+pub struct Settings {
+    /// PostgreSQL connection URL of the orders database, e.g.
+    /// `postgres://orders_api:PASSWORD@127.0.0.1:5432/orders`. Read-only access is enough.
+    /// Its value is never printed.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        value_parser = parse_database_url
+    )]
+    pub database: PgConnectOptions,
+
+    /// Address and port the HTTP server listens on. Port 0 picks a free port.
+    #[arg(
+        long,
+        env = "API_ADDR",
+        value_name = "ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub api_addr: SocketAddr,
+
+    /// Log output: `text` for people, `json` (one object a line) for log collectors.
+    #[arg(long, env = "LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Milliseconds between two safety re-reads of the orders table. Every commit of the ingestor
+    /// wakes the api at once through `NOTIFY`; this periodic read bounds how stale the cache can be
+    /// should a notification ever go missing.
+    #[arg(
+        long = "catch-up-interval-ms",
+        env = "CATCH_UP_INTERVAL_MS",
+        value_name = "MS",
+        default_value = "1000",
+        value_parser = parse_millis
+    )]
+    pub catch_up_interval: Duration,
+
+    /// Milliseconds that in-flight requests are given to finish after a shutdown signal; connections
+    /// still open after that are closed.
+    #[arg(
+        long = "shutdown-grace-ms",
+        env = "SHUTDOWN_GRACE_MS",
+        value_name = "MS",
+        default_value = "10000",
+        value_parser = parse_millis
+    )]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_database_url(url: &str) -> Result<PgConnectOptions, String> {
+    // sqlx's message names the part it cannot read, never the password.
+    url.parse()
+        .map_err(|e| format!("not a PostgreSQL connection URL: {e}"))
+}
+
+fn parse_millis(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(e) => Err(format!("not a number of milliseconds: {e}")),
+    }
+}
+
+/// Where the database is, for logs: host, port, database and user, never the password.
+pub fn describe_database(options: &PgConnectOptions) -> String {
+    format!(
+        "{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default)")
+    )
+}

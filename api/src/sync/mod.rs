@@ -1,0 +1,93 @@
+//! Keeps the cache current with the orders table.
+//!
+//! The listener (`listener.rs`) turns each `NOTIFY orders_stored`, and each reconnection, into a
+//! wake-up; the reader (`keep_current`) then reads every order above the cache's watermark.
+//! A notification is a wake-up only: its payload is not trusted as data. Because writers make
+//! their rows visible in `seq` order, reading "everything above the watermark" never skips a row.
+//!
+//! Start-up: the listener's `LISTEN` comes first, then the warm-up read, so that no commit can fall
+//! between the two unnoticed. A periodic read bounds how stale the cache can be should a wake-up
+//! ever be lost.
+
+mod listener;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::cache::OrderCache;
+use crate::database::Database;
+use orders::lifecycle::Backoff;
+
+/// How many orders one read fetches at most.
+const PAGE_SIZE: i64 = 10_000;
+
+/// Runs until the task is aborted: it handles every failure itself, retrying with backoff.
+pub async fn run(db: Database, cache: Arc<OrderCache>, catch_up_interval: Duration) -> Infallible {
+    let wake = Notify::new();
+    tokio::select! {
+        never = listener::listen(&db.listener, &wake) => never,
+        never = keep_current(&db.reads, &cache, &wake, catch_up_interval) => never,
+    }
+}
+
+async fn keep_current(
+    pool: &PgPool,
+    cache: &OrderCache,
+    wake: &Notify,
+    catch_up_interval: Duration,
+) -> Infallible {
+    // The first wake-up says that the LISTEN is in place: from now on no commit goes unnoticed.
+    tracing::info!("waiting for the LISTEN connection before loading the stored orders");
+    wake.notified().await;
+    let started = Instant::now();
+    let mut backoff = Backoff::new("reading new orders");
+    loop {
+        match catch_up(pool, cache).await {
+            Ok(read) => {
+                backoff.succeeded();
+                if !cache.is_ready() {
+                    cache.mark_ready();
+                    tracing::info!(
+                        orders = cache.len(),
+                        watermark = cache.watermark(),
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "loaded the stored orders: ready"
+                    );
+                } else if read > 0 {
+                    tracing::debug!(
+                        orders = read,
+                        watermark = cache.watermark(),
+                        "applied new orders"
+                    );
+                }
+            }
+            Err(error) => {
+                backoff.failed(&error);
+                backoff.pause().await;
+                continue;
+            }
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(catch_up_interval) => {}
+        }
+    }
+}
+
+/// Reads every order above the watermark into the cache, page by page; returns how many.
+async fn catch_up(pool: &PgPool, cache: &OrderCache) -> sqlx::Result<usize> {
+    let mut read = 0;
+    loop {
+        let page = orders::db::orders_after(pool, cache.watermark(), PAGE_SIZE).await?;
+        let count = page.len();
+        cache.apply(page);
+        read += count;
+        if count < PAGE_SIZE as usize {
+            return Ok(read);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Black-box tests of the api: the real application on port 0, a fresh database per test, requests
+//! over real HTTP.
+
+mod health;
+mod helpers;
+mod listing;
+mod openapi;
+mod orders;
+mod page;
+mod resilience;

@@ -1,0 +1,67 @@
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{settings, TestApp};
+
+/// The api needs no database to describe itself: this address refuses connections.
+const NO_DATABASE: &str = "postgres://nobody@127.0.0.1:1/nothing";
+
+fn snapshot_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json")
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_matches_the_snapshot_in_the_repository() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    let response = app.get("/openapi.json").await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let served = format!("{}\n", response.text().await.unwrap().trim_end());
+    let path = snapshot_path();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &served).expect("write the OpenAPI snapshot");
+        return;
+    }
+    let snapshot = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        snapshot == served,
+        "the OpenAPI document served by the api differs from openapi/openapi.json.\n\
+         If the change is intended, update the snapshot and review the diff:\n\
+         \n    UPDATE_OPENAPI=1 cargo test -p api --test api openapi\n"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_order_schema_and_the_errors() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    let get_order = &spec["paths"]["/orders/{order_uid}"]["get"];
+    let ok = &get_order["responses"]["200"]["content"];
+    let (content_type, media) = ok.as_object().unwrap().iter().next().unwrap();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(media["schema"]["$ref"], "#/components/schemas/Order");
+    for status in ["400", "404", "503"] {
+        assert!(
+            get_order["responses"][status].is_object(),
+            "{status} is documented"
+        );
+    }
+    assert_eq!(spec["servers"][0]["url"], "/api/v1");
+}
+
+#[tokio::test]
+async fn the_swagger_ui_is_served_at_docs() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    let response = app.get("/docs").await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("SwaggerUIBundle"));
+}
