@@ -31,19 +31,12 @@ impl TestDb {
             .execute(&mut admin)
             .await
             .expect("create the test database");
-        let options: PgConnectOptions = server_url.parse().expect("a Postgres URL");
-        let options = options.database(&name);
-        let url = options.to_url_lossy().to_string();
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .expect("connect to the test database");
+        let db = Self::reopen(server_url, &name).await;
         orders::MIGRATOR
-            .run(&pool)
+            .run(&db.pool)
             .await
             .expect("migrate the test database");
-        TestDb { name, url, pool }
+        db
     }
 
     /// The existing database `name` on the server at `server_url`, for example after a restart.

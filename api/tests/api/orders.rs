@@ -147,3 +147,31 @@ async fn markup_quotes_emoji_and_right_to_left_text_are_served_unchanged() {
     assert_eq!(served["delivery"]["name"], name);
     assert_eq!(served["items"][0]["brand"], "<img src=x onerror=alert(1)>");
 }
+
+#[tokio::test]
+async fn the_api_needs_only_read_access_to_the_database() {
+    let db = TestDb::new().await;
+    store(&db.pool, &[order_with_uid("before_start")]).await;
+    let role = testkit::unique_name("reader");
+    for statement in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT CONNECT ON DATABASE {} TO {role}", db.name),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
+    ] {
+        sqlx::query(&statement).execute(&db.pool).await.unwrap();
+    }
+    let options: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
+    let url = sqlx::ConnectOptions::to_url_lossy(&options.username(&role)).to_string();
+
+    let app = TestApp::spawn(&url).await;
+    assert_eq!(app.get_order("before_start").await.status(), StatusCode::OK);
+    store(&db.pool, &[order_with_uid("while_running")]).await;
+    app.wait_until_served("while_running").await;
+    app.stop().await;
+
+    let denied = sqlx::query(&format!("SET ROLE {role}; DELETE FROM orders"))
+        .execute(&db.pool)
+        .await;
+    assert!(denied.is_err(), "the role cannot write");
+}
