@@ -11,6 +11,7 @@ use poem::Server;
 
 use crate::cache::OrderCache;
 use crate::database::Database;
+use crate::http::AdminToken;
 use crate::settings::{describe_database, Settings};
 
 pub struct Application {
@@ -20,6 +21,7 @@ pub struct Application {
     database_description: String,
     catch_up_interval: Duration,
     shutdown_grace: Duration,
+    admin_token: Option<AdminToken>,
 }
 
 impl Application {
@@ -42,6 +44,7 @@ impl Application {
             database_description: describe_database(&settings.database),
             catch_up_interval: settings.catch_up_interval,
             shutdown_grace: settings.shutdown_grace,
+            admin_token: settings.admin_token,
         })
     }
 
@@ -56,6 +59,7 @@ impl Application {
         tracing::info!(
             address = %self.address,
             database = %self.database_description,
+            dead_letter_listing = if self.admin_token.is_some() { "enabled" } else { "disabled" },
             "starting"
         );
         let cache = Arc::new(OrderCache::new());
@@ -65,7 +69,7 @@ impl Application {
             self.catch_up_interval,
         ));
         let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
-            crate::http::routes(cache),
+            crate::http::routes(cache, self.database.reads.clone(), self.admin_token),
             shutdown,
             Some(self.shutdown_grace),
         );

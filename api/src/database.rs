@@ -18,8 +18,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Database {
-    /// Reads the orders table. One reader at a time is all the api needs; the second connection
-    /// covers a connection that is being replaced.
+    /// Reads the orders table, and the dead letters for the admin listing. One reader at a time is
+    /// all the api needs; the second connection covers a connection that is being replaced.
     pub reads: PgPool,
     /// Holds the single `LISTEN` connection, and gives `PgListener` a way to reconnect.
     pub listener: PgPool,

@@ -8,6 +8,8 @@ use clap::Parser;
 use orders::telemetry::LogFormat;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::http::AdminToken;
+
 /// Serves stored orders by id, over HTTP, from an in-memory cache kept current from PostgreSQL.
 ///
 /// Log verbosity follows `RUST_LOG` (for example `RUST_LOG=api=debug,info`); the default is `info`.
@@ -61,6 +63,18 @@ pub struct Settings {
         value_parser = parse_millis
     )]
     pub shutdown_grace: Duration,
+
+    /// Bearer token that opens the dead-letter listing (`GET /api/v1/dead-letters`), which can show
+    /// personal data: at least 16 characters of `A-Z a-z 0-9 - . _ ~ + /`, e.g. from
+    /// `openssl rand -hex 32`. Without it the listing answers 404. Its value is never printed.
+    #[arg(
+        long,
+        env = "ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        value_parser = AdminToken::parser()
+    )]
+    pub admin_token: Option<AdminToken>,
 }
 
 fn parse_database_url(url: &str) -> Result<PgConnectOptions, String> {

@@ -1,11 +1,22 @@
-use clap::Parser;
-use ingestor::{Application, Settings};
-use orders::{lifecycle::shutdown_signal, telemetry};
+use std::process::ExitCode;
+
+use ingestor::cli::Invocation;
+use ingestor::{operator, Application};
+use orders::lifecycle::shutdown_signal;
+use orders::telemetry::{self, LogFormat};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let settings = Settings::parse();
-    telemetry::init(settings.log_format)?;
-    let application = Application::build(settings).await?;
-    application.run_until_stopped(shutdown_signal()).await
+async fn main() -> anyhow::Result<ExitCode> {
+    match Invocation::from_env() {
+        Invocation::Consume(settings) => {
+            telemetry::init(settings.log_format)?;
+            let application = Application::build(settings).await?;
+            application.run_until_stopped(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::Operate(operation) => {
+            telemetry::init(LogFormat::Text)?;
+            operator::run(operation).await
+        }
+    }
 }

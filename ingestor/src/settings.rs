@@ -5,7 +5,8 @@ use orders::telemetry::LogFormat;
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
 ///
-/// Every option can also be given as the environment variable named in brackets.
+/// Every option can also be given as the environment variable named in brackets. The
+/// `dead-letters` command lists the messages that were not valid orders and replays them.
 #[derive(Debug, Clone, Parser)]
 #[command(version)]
 pub struct Settings {

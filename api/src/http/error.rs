@@ -18,6 +18,12 @@ pub enum ApiError {
     /// The cache has not finished loading the stored orders.
     #[error("the service is starting: it is still loading the stored orders; try again shortly")]
     NotReady,
+    /// An admin operation without the admin token, or with another one.
+    #[error("this operation needs the admin token: send `Authorization: Bearer <token>`")]
+    Unauthorized,
+    /// An admin operation while no admin token is configured.
+    #[error("this operation is disabled: the api has no admin token configured")]
+    Disabled,
     /// A bug or an unexpected failure. The cause is logged, never shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -42,6 +48,8 @@ pub enum ErrorCode {
     InvalidParameter,
     OrderNotFound,
     NotReady,
+    Unauthorized,
+    Disabled,
     Internal,
 }
 
@@ -51,7 +59,11 @@ pub enum ErrorResponse {
     /// The request is malformed: an invalid order id or query parameter. `error` says why.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// No order has this id.
+    /// Without the admin token, or with a wrong one. `WWW-Authenticate` names the scheme.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// Not found: no order has this id (`order_not_found`), or the operation is disabled because
+    /// no admin token is configured (`disabled`).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// An unexpected error on the server. Nothing about it is disclosed; it is logged.
@@ -82,6 +94,10 @@ impl From<ApiError> for ErrorResponse {
                 ErrorResponse::NotFound(body(ErrorCode::OrderNotFound, Some(order_uid.clone())))
             }
             ApiError::NotReady => ErrorResponse::NotReady(body(ErrorCode::NotReady, None)),
+            ApiError::Unauthorized => {
+                ErrorResponse::Unauthorized(body(ErrorCode::Unauthorized, None), "Bearer".into())
+            }
+            ApiError::Disabled => ErrorResponse::NotFound(body(ErrorCode::Disabled, None)),
             ApiError::Internal(cause) => {
                 tracing::error!(error = ?cause, "request failed");
                 ErrorResponse::Internal(body(ErrorCode::Internal, None))

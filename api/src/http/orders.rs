@@ -1,36 +1,15 @@
-//! The orders API under `/api/v1`, described by OpenAPI.
+//! The orders: one by id, and the ids of the latest ones, served from the cache.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
-use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::ApiError;
 use super::reply::{Outcome, Reply};
 use crate::cache::{OrderCache, RECENT_CAPACITY};
-
-/// Where the API is mounted.
-pub const PREFIX: &str = "/api/v1";
-
-const DESCRIPTION: &str = "\
-Orders published on the order channel, validated and stored by the ingestor, served from memory.
-
-Every response body is JSON. An order is returned exactly as it was stored. Errors carry a stable \
-`code` and an `error` sentence for a person.";
-
-/// The OpenAPI service: the operations, their documentation and the spec.
-pub fn service(cache: Arc<OrderCache>) -> OpenApiService<OrdersApi, ()> {
-    OpenApiService::new(
-        OrdersApi { cache },
-        "Order service",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .summary("Look up stored orders by id.")
-    .description(DESCRIPTION)
-    .server(PREFIX)
-}
 
 #[derive(Tags)]
 enum Tag {
@@ -39,7 +18,7 @@ enum Tag {
 }
 
 pub struct OrdersApi {
-    cache: Arc<OrderCache>,
+    pub cache: Arc<OrderCache>,
 }
 
 #[derive(ApiResponse)]

@@ -2,11 +2,13 @@
 //!
 //! poem-openapi's own `Result<T, E>` hands malformed parameters (an out-of-range `limit`, say)
 //! to `T`, or answers them with a plain-text 400 of its own. `Reply` sends them to
-//! [`ApiError::InvalidParameter`] instead, so that every error has the same JSON shape and is
+//! [`ApiError::InvalidParameter`] instead (and a missing admin token to
+//! [`ApiError::Unauthorized`]), so that every error has the same JSON shape and is
 //! mapped in one place. Each success type names the error statuses its operation can answer
 //! ([`Outcome`]), so that the documentation of an operation lists only those.
 
 use poem::{IntoResponse, Response};
+use poem_openapi::error::AuthorizationError;
 use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::ApiResponse;
 
@@ -50,6 +52,10 @@ impl<T: Outcome> ApiResponse for Reply<T> {
     }
 
     fn from_parse_request_error(error: poem::Error) -> Self {
+        // A missing or malformed `Authorization` header fails the security scheme's extraction.
+        if error.is::<AuthorizationError>() {
+            return Reply::Err(ApiError::Unauthorized.into());
+        }
         Reply::Err(ApiError::InvalidParameter(error.to_string()).into())
     }
 }

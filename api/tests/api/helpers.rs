@@ -31,6 +31,7 @@ pub fn settings(database_url: &str) -> Settings {
         log_format: LogFormat::Text,
         catch_up_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
+        admin_token: None,
     }
 }
 

@@ -1,8 +1,12 @@
 //! The SQL of the order service, one small function per statement.
 
+mod dead_letters;
 mod read;
 mod write;
 
+pub use dead_letters::{
+    dead_letter, list_dead_letters, replay_dead_letter, DeadLetter, DeadLetterQuery, Replay,
+};
 pub use read::{orders_after, StoredOrder};
 pub use write::{store_batch, BatchReport, Envelope, Verdict};
 

@@ -50,6 +50,18 @@ pub async fn store_batch(
     batch: &[(Envelope, Verdict)],
 ) -> sqlx::Result<BatchReport> {
     let mut tx = pool.begin().await?;
+    let report = store_in_transaction(&mut tx, batch).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// What [`store_batch`] does between `BEGIN` and `COMMIT`, for a caller that owns the transaction:
+/// the orders (under [`WRITE_LOCK`]), duplicates, conflicts, dead letters and the `NOTIFY`, which
+/// Postgres delivers only if the caller commits.
+pub(super) async fn store_in_transaction(
+    tx: &mut PgConnection,
+    batch: &[(Envelope, Verdict)],
+) -> sqlx::Result<BatchReport> {
     let mut report = BatchReport::default();
 
     let valid: Vec<(&Envelope, &ValidOrder)> = batch
@@ -60,7 +72,7 @@ pub async fn store_batch(
         })
         .collect();
     if !valid.is_empty() {
-        store_orders(&mut tx, &valid, &mut report).await?;
+        store_orders(tx, &valid, &mut report).await?;
     }
 
     let rejected: Vec<(&Envelope, &Rejection)> = batch
@@ -71,14 +83,13 @@ pub async fn store_batch(
         })
         .collect();
     if !rejected.is_empty() {
-        insert_dead_letters(&mut tx, &rejected).await?;
+        insert_dead_letters(tx, &rejected).await?;
         report.dead_lettered = rejected.len();
     }
 
     if let Some(seq) = report.last_seq {
-        notify_orders_stored(&mut tx, seq).await?;
+        notify_orders_stored(tx, seq).await?;
     }
-    tx.commit().await?;
     Ok(report)
 }
 

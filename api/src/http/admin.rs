@@ -1,0 +1,79 @@
+//! Who may use the operations that show personal data: a caller with the admin token.
+
+use std::ffi::OsStr;
+use std::fmt;
+
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use poem_openapi::auth::Bearer;
+use poem_openapi::SecurityScheme;
+use subtle::ConstantTimeEq;
+
+/// The shortest admin token accepted.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// The secret that opens the admin operations. Never printed: its `Debug` shows no characters.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn new(token: &str) -> Result<AdminToken, String> {
+        let token68 = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
+        if token.chars().count() < MIN_TOKEN_CHARS {
+            return Err(format!("is shorter than {MIN_TOKEN_CHARS} characters"));
+        }
+        if !token.trim_end_matches('=').chars().all(token68) {
+            return Err("may hold only A-Z a-z 0-9 - . _ ~ + / (and = at the end)".to_string());
+        }
+        Ok(AdminToken(token.to_string()))
+    }
+
+    /// Whether `presented` is this token. The time taken does not depend on where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+
+    /// The command-line parser of a token, whose errors do not repeat the value (clap's would).
+    pub fn parser() -> impl TypedValueParser<Value = AdminToken> {
+        TokenParser
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(…)")
+    }
+}
+
+#[derive(Clone)]
+struct TokenParser;
+
+impl TypedValueParser for TokenParser {
+    type Value = AdminToken;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<AdminToken, clap::Error> {
+        let name = arg.map_or_else(|| "the admin token".to_string(), |a| a.to_string());
+        let invalid = |why: &str| {
+            clap::Error::raw(ErrorKind::ValueValidation, format!("{name} {why}\n"))
+                .with_cmd(command)
+        };
+        let token = value.to_str().ok_or_else(|| invalid("is not UTF-8"))?;
+        AdminToken::new(token).map_err(|why| invalid(&why))
+    }
+}
+
+/// The admin token, sent as `Authorization: Bearer <token>`.
+#[derive(SecurityScheme)]
+#[oai(rename = "admin_token", ty = "bearer")]
+pub struct AdminBearer(Bearer);
+
+impl AdminBearer {
+    pub fn token(&self) -> &str {
+        &self.0.token
+    }
+}

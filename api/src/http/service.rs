@@ -1,0 +1,41 @@
+//! The OpenAPI service: every operation under `/api/v1`, its documentation and the spec.
+
+use std::sync::Arc;
+
+use poem_openapi::OpenApiService;
+use sqlx::PgPool;
+
+use super::admin::AdminToken;
+use super::dead_letters::DeadLettersApi;
+use super::orders::OrdersApi;
+use crate::cache::OrderCache;
+
+/// Where the API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+const DESCRIPTION: &str = "\
+Orders published on the order channel, validated and stored by the ingestor, served from memory.
+
+Every response body is JSON. An order is returned exactly as it was stored. Errors carry a stable \
+`code` and an `error` sentence for a person.
+
+The messages that were not valid orders (dead letters) are listed for a person with the admin \
+token only.";
+
+pub type Operations = (OrdersApi, DeadLettersApi);
+
+/// The OpenAPI service: the operations, their documentation and the spec.
+pub fn service(
+    cache: Arc<OrderCache>,
+    reads: PgPool,
+    admin_token: Option<AdminToken>,
+) -> OpenApiService<Operations, ()> {
+    OpenApiService::new(
+        (OrdersApi { cache }, DeadLettersApi { reads, admin_token }),
+        "Order service",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .summary("Look up stored orders by id.")
+    .description(DESCRIPTION)
+    .server(PREFIX)
+}
