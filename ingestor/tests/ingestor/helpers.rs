@@ -92,12 +92,84 @@ impl TestBed {
     }
 }
 
+/// An api running in this process on the test's database.
+pub struct Api {
+    pub address: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Api {
+    pub async fn start(database_url: &str) -> Api {
+        let settings = api::Settings {
+            database: database_url.parse().unwrap(),
+            api_addr: "127.0.0.1:0".parse().unwrap(),
+            log_format: Default::default(),
+            // Only notifications can bring new orders in time.
+            catch_up_interval: Duration::from_secs(3600),
+            shutdown_grace: Duration::from_secs(5),
+            admin_token: None,
+        };
+        let app = api::Application::build(settings)
+            .await
+            .expect("build the api");
+        let address = format!("http://{}", app.address());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let api = Api {
+            address,
+            stop,
+            task,
+        };
+        wait_until("the api to be ready", PATIENCE, || async {
+            api.status("/readyz").await == 200
+        })
+        .await;
+        api
+    }
+
+    pub async fn status(&self, path: &str) -> u16 {
+        match reqwest::get(format!("{}{path}", self.address)).await {
+            Ok(r) => r.status().as_u16(),
+            Err(_) => 0,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        reqwest::get(format!("{}{path}", self.address))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub async fn order(&self, uid: &str) -> serde_json::Value {
+        self.get(&format!("/api/v1/orders/{uid}"))
+            .await
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 pub struct RunningIngestor {
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl RunningIngestor {
+    /// Whether its task is still going: it has neither returned nor panicked.
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
     /// Stops it the way SIGTERM does and waits until it has.
     pub async fn stop(self) {
         let _ = self.stop.send(());

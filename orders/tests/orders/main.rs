@@ -3,7 +3,9 @@
 
 mod accepted;
 mod cross_fields;
+mod dead_letters;
 mod fields;
+mod fuzz;
 mod message;
 mod schema;
 mod support;
