@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use poem::http::HeaderValue;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::Server;
 
 use crate::cache::OrderCache;
 use crate::database::Database;
 use crate::http::AdminToken;
+use crate::metrics::Metrics;
 use crate::settings::{describe_database, Settings};
 
 pub struct Application {
@@ -22,6 +24,8 @@ pub struct Application {
     catch_up_interval: Duration,
     shutdown_grace: Duration,
     admin_token: Option<AdminToken>,
+    replica_name: String,
+    served_by: HeaderValue,
 }
 
 impl Application {
@@ -37,6 +41,7 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
+        let replica_name = settings.replica_name();
         Ok(Application {
             acceptor,
             address,
@@ -44,6 +49,8 @@ impl Application {
             database_description: describe_database(&settings.database),
             catch_up_interval: settings.catch_up_interval,
             shutdown_grace: settings.shutdown_grace,
+            served_by: crate::http::served_by_header(&replica_name),
+            replica_name,
             admin_token: settings.admin_token,
         })
     }
@@ -58,18 +65,27 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tracing::info!(
             address = %self.address,
+            replica = %self.replica_name,
             database = %self.database_description,
             dead_letter_listing = if self.admin_token.is_some() { "enabled" } else { "disabled" },
             "starting"
         );
         let cache = Arc::new(OrderCache::new());
+        let metrics = Arc::new(Metrics::new());
         let mut sync = tokio::spawn(crate::sync::run(
             self.database.clone(),
             cache.clone(),
+            metrics.clone(),
             self.catch_up_interval,
         ));
         let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
-            crate::http::routes(cache, self.database.reads.clone(), self.admin_token),
+            crate::http::routes(
+                cache,
+                self.database.reads.clone(),
+                self.admin_token,
+                metrics,
+                self.served_by,
+            ),
             shutdown,
             Some(self.shutdown_grace),
         );

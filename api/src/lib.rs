@@ -3,12 +3,14 @@
 //!
 //! - [`settings`]: the configuration; [`application`]: build and run the process;
 //! - [`cache`]: the orders, ready to send; [`sync`]: what keeps them current;
-//! - [`http`]: the routes, the OpenAPI description, the probes and the web page.
+//! - [`http`]: the routes, the OpenAPI description, the probes and the web page;
+//! - [`metrics`]: what `/metrics` shows.
 
 pub mod application;
 pub mod cache;
 pub mod database;
 pub mod http;
+pub mod metrics;
 pub mod settings;
 pub mod sync;
 

@@ -75,6 +75,31 @@ pub struct Settings {
         value_parser = AdminToken::parser()
     )]
     pub admin_token: Option<AdminToken>,
+
+    /// This replica's name, sent in the `X-Served-By` header of every response so that behind a
+    /// load balancer one can tell which replica answered [default: the host name].
+    #[arg(long, env = "REPLICA_NAME", value_name = "NAME")]
+    pub replica_name: Option<String>,
+}
+
+impl Settings {
+    /// The replica's name: `--replica-name` (unless blank), else the host name, else the process id.
+    pub fn replica_name(&self) -> String {
+        self.replica_name
+            .clone()
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or_else(host_name)
+    }
+}
+
+/// `/etc/hostname`, else `$HOSTNAME`, else the process id.
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("pid-{}", std::process::id()))
 }
 
 fn parse_database_url(url: &str) -> Result<PgConnectOptions, String> {

@@ -1,7 +1,11 @@
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::Server;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -10,25 +14,53 @@ use tokio_util::sync::CancellationToken;
 use orders::lifecycle::Backoff;
 
 use crate::broker::{Bridge, BrokerSettings};
+use crate::metrics::Metrics;
 use crate::writer::Writer;
 use crate::Settings;
+
+/// How long a scrape in flight may take to finish once the ingestor stops.
+const METRICS_GRACE: Duration = Duration::from_secs(1);
 
 /// A connected, migrated ingestor, ready to consume.
 pub struct Application {
     settings: Settings,
     pool: PgPool,
+    metrics: Arc<Metrics>,
+    metrics_acceptor: TcpAcceptor,
+    metrics_address: SocketAddr,
 }
 
 impl Application {
-    /// Connects to Postgres, waiting for it if it is not up yet, and applies pending migrations.
+    /// Binds the metrics listener (port 0 picks a free port), connects to Postgres, waiting for it
+    /// if it is not up yet, and applies pending migrations.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let metrics_acceptor = TcpListener::bind(settings.metrics_addr)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_addr))?;
+        let metrics_address = metrics_acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the metrics listener has no socket address")?;
         let pool = connect(&settings.database_url).await;
         orders::MIGRATOR
             .run(&pool)
             .await
             .context("applying the database migrations")?;
         tracing::info!("database ready, migrations applied");
-        Ok(Application { settings, pool })
+        Ok(Application {
+            settings,
+            pool,
+            metrics: Arc::new(Metrics::new()),
+            metrics_acceptor,
+            metrics_address,
+        })
+    }
+
+    /// The address `/metrics` and `/healthz` are served on.
+    pub fn metrics_address(&self) -> SocketAddr {
+        self.metrics_address
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -39,6 +71,15 @@ impl Application {
     /// and closes the broker session without unsubscribing the durable.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let s = &self.settings;
+        let metrics_stop = CancellationToken::new();
+        let metrics_server = tokio::spawn(
+            Server::new_with_acceptor(self.metrics_acceptor).run_with_graceful_shutdown(
+                crate::metrics::routes(self.metrics.clone()),
+                metrics_stop.clone().cancelled_owned(),
+                Some(METRICS_GRACE),
+            ),
+        );
+        tracing::info!(address = %self.metrics_address, "serving /metrics");
         let broker = BrokerSettings {
             nats_url: s.nats_url.clone(),
             cluster_id: s.stan_cluster_id.clone(),
@@ -52,12 +93,19 @@ impl Application {
         let (sender, receiver) = mpsc::channel(capacity);
         let (drained, drained_rx) = oneshot::channel();
         let stop = CancellationToken::new();
-        let bridge = Bridge::spawn(broker, sender, stop.clone(), drained_rx)
-            .context("starting the broker thread")?;
+        let bridge = Bridge::spawn(
+            broker,
+            sender,
+            stop.clone(),
+            drained_rx,
+            self.metrics.clone(),
+        )
+        .context("starting the broker thread")?;
         let writer = Writer {
             pool: self.pool.clone(),
             batch_max: usize::from(s.batch_max),
             stop: stop.clone(),
+            metrics: self.metrics.clone(),
         };
         let mut writing = tokio::spawn(writer.run(receiver));
 
@@ -72,6 +120,12 @@ impl Application {
             .await
             .context("joining the broker thread")?;
         self.pool.close().await;
+        metrics_stop.cancel();
+        match metrics_server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the metrics server failed"),
+            Err(e) => tracing::warn!(error = %e, "the metrics server task failed"),
+        }
         tracing::info!("stopped");
         Ok(())
     }

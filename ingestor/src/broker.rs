@@ -19,6 +19,8 @@ use orders::lifecycle::Backoff;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{Metrics, RenewalLabel};
+
 /// Where and how to subscribe.
 #[derive(Debug, Clone)]
 pub struct BrokerSettings {
@@ -39,11 +41,15 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Tells the broker the message is safely stored. An ack that cannot be sent is harmless: the
-    /// broker redelivers the message and the writer recognises it.
-    pub fn ack(&self) {
-        if let Err(e) = self.message.ack() {
-            tracing::debug!(sequence = self.envelope.sequence, error = %e, "ack not sent; the broker will redeliver");
+    /// Tells the broker the message is safely stored; false if the ack could not be sent. That is
+    /// harmless: the broker redelivers the message and the writer recognises it.
+    pub fn ack(&self) -> bool {
+        match self.message.ack() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(sequence = self.envelope.sequence, error = %e, "ack not sent; the broker will redeliver");
+                false
+            }
         }
     }
 }
@@ -61,10 +67,11 @@ impl Bridge {
         deliveries: mpsc::Sender<Delivery>,
         stop: CancellationToken,
         drained: oneshot::Receiver<()>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Bridge> {
         let thread = std::thread::Builder::new()
             .name("stan-bridge".into())
-            .spawn(move || run(&settings, deliveries, &stop, drained))?;
+            .spawn(move || run(&settings, deliveries, &stop, drained, &metrics))?;
         Ok(Bridge { thread })
     }
 
@@ -148,6 +155,7 @@ fn run(
     deliveries: mpsc::Sender<Delivery>,
     stop: &CancellationToken,
     drained: oneshot::Receiver<()>,
+    metrics: &Metrics,
 ) {
     let mut backoff = Backoff::new("subscribing to the broker");
     let mut last: Option<Session> = None;
@@ -178,9 +186,19 @@ fn run(
             }
             Ended::Reconnected => {
                 tracing::warn!(channel = %s.channel, "connection to the broker came back; renewing the session");
+                metrics
+                    .session_renewals
+                    .get_or_create(&RenewalLabel::RECONNECTED)
+                    .inc();
                 session.close();
             }
-            Ended::Forgotten => session.close(),
+            Ended::Forgotten => {
+                metrics
+                    .session_renewals
+                    .get_or_create(&RenewalLabel::FORGOTTEN)
+                    .inc();
+                session.close();
+            }
         }
     }
     // Let the writer finish the messages in hand, and ack them, over the live session.

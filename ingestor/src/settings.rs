@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -46,6 +47,10 @@ pub struct Settings {
     /// The most messages written in one transaction.
     #[arg(long, env = "BATCH_MAX", default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
     pub batch_max: u16,
+
+    /// Where `/metrics` (Prometheus) and `/healthz` are served. Port 0 picks a free port.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    pub metrics_addr: SocketAddr,
 
     /// Log format: `text` for people, `json` for machines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

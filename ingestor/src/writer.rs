@@ -5,6 +5,7 @@
 //! retried with backoff, without acking, until it is back; a database that refuses a message's
 //! content dead-letters that message, so no content can hold the stream up.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use orders::db::{store_batch, BatchReport, Envelope, Verdict};
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use orders::lifecycle::Backoff;
 
 use crate::broker::Delivery;
+use crate::metrics::Metrics;
 
 pub struct Writer {
     pub pool: PgPool,
@@ -23,6 +25,7 @@ pub struct Writer {
     /// Cancelled when the process should stop: a batch that cannot be committed is then abandoned
     /// unacknowledged (the broker redelivers it) instead of retried.
     pub stop: CancellationToken,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Writer {
@@ -32,6 +35,10 @@ impl Writer {
         let mut batch = Vec::with_capacity(self.batch_max);
         while deliveries.recv_many(&mut batch, self.batch_max).await > 0 {
             let started = Instant::now();
+            let redelivered = batch.iter().filter(|d| d.redelivered).count();
+            self.metrics.received.inc_by(batch.len() as u64);
+            self.metrics.redelivered.inc_by(redelivered as u64);
+            self.metrics.batch_size.observe(batch.len() as f64);
             let items: Vec<(Envelope, Verdict)> = batch
                 .iter()
                 .map(|d| (d.envelope.clone(), judge(&d.envelope)))
@@ -45,14 +52,14 @@ impl Writer {
             };
             let committed_ms = started.elapsed().as_millis() as u64;
             let acked: Vec<Delivery> = std::mem::take(&mut batch);
-            let redelivered = acked.iter().filter(|d| d.redelivered).count();
             // Acks are small synchronous writes to the NATS connection.
-            let acked = tokio::task::spawn_blocking(move || {
-                acked.iter().for_each(Delivery::ack);
-                acked.len()
+            let (acked, sent) = tokio::task::spawn_blocking(move || {
+                let sent = acked.iter().filter(|d| d.ack()).count();
+                (acked.len(), sent)
             })
             .await
-            .unwrap_or(0);
+            .unwrap_or((0, 0));
+            self.metrics.acks_sent.inc_by(sent as u64);
             tracing::info!(
                 messages = acked,
                 stored = report.stored,
@@ -71,9 +78,11 @@ impl Writer {
     async fn store(&self, items: &[(Envelope, Verdict)]) -> Option<BatchReport> {
         let mut backoff = Backoff::new("writing to the database");
         loop {
+            let started = Instant::now();
             match store_batch(&self.pool, items).await {
                 Ok(report) => {
                     backoff.succeeded();
+                    self.metrics.committed(items, &report, started.elapsed());
                     return Some(report);
                 }
                 Err(e) if is_content_error(&e) => return self.store_one_by_one(items, &e).await,
@@ -81,6 +90,7 @@ impl Writer {
                     if self.stop.is_cancelled() {
                         return None;
                     }
+                    self.metrics.database_retries.inc();
                     backoff.failed(&e);
                     tokio::select! {
                         () = backoff.pause() => {}

@@ -7,31 +7,39 @@ mod health;
 mod orders;
 mod page;
 mod reply;
+mod served_by;
 mod service;
 
 use std::any::Any;
 use std::sync::Arc;
 
-use poem::http::header;
+use poem::http::{header, HeaderValue};
 use poem::middleware::{CatchPanic, SetHeader};
-use poem::{get, handler, Endpoint, EndpointExt, Route};
+use poem::web::Data;
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Response, Route};
 use sqlx::PgPool;
 
 pub use self::admin::AdminToken;
 pub use self::error::{ApiError, ErrorBody, ErrorCode, ErrorResponse};
 pub use self::page::CONTENT_SECURITY_POLICY;
+pub use self::served_by::{header_value as served_by_header, X_SERVED_BY};
 pub use self::service::{service as openapi_service, PREFIX};
 use crate::cache::OrderCache;
+use crate::metrics::{Instrument, Metrics, RouteTemplates};
 
 /// Every route of the api. The orders come from `cache`; the dead letters, for a caller with
-/// `admin_token`, from the database through `reads`.
+/// `admin_token`, from the database through `reads`. Every response names the replica in
+/// `X-Served-By` (`served_by`, from [`served_by_header`]) and is counted in `metrics`.
 pub fn routes(
     cache: Arc<OrderCache>,
     reads: PgPool,
     admin_token: Option<AdminToken>,
+    metrics: Arc<Metrics>,
+    served_by: HeaderValue,
 ) -> impl Endpoint {
     let enabled = admin_token.is_some();
     let api = openapi_service(cache.clone(), reads, admin_token);
+    let templates = RouteTemplates::from_openapi(&api.spec(), PREFIX);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let mut route = Route::new()
@@ -39,7 +47,9 @@ pub fn routes(
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .at("/healthz", get(health::healthz))
-        .at("/readyz", get(health::readyz));
+        .at("/readyz", get(health::readyz))
+        // Outside the OpenAPI service, like the probes: it is for the operator's scraper.
+        .at("/metrics", get(metrics_text));
     if !enabled {
         // The operation checks credentials before its body runs: without this route a request
         // with no token would be told 401 by a listing that no token can open. It is off: 404.
@@ -47,6 +57,7 @@ pub fn routes(
     }
     page::mount(route)
         .data(cache)
+        .data(metrics.clone())
         .with(CatchPanic::new().with_handler(on_panic))
         // Unknown paths and methods are errors until here: make them responses, so that they get
         // the headers below too.
@@ -54,8 +65,19 @@ pub fn routes(
         .with(
             SetHeader::new()
                 .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-                .overriding(header::REFERRER_POLICY, "no-referrer"),
+                .overriding(header::REFERRER_POLICY, "no-referrer")
+                .overriding(X_SERVED_BY, served_by),
         )
+        .with(Instrument::new(metrics, templates))
+}
+
+/// The metrics, in the OpenMetrics text format.
+#[handler]
+fn metrics_text(metrics: Data<&Arc<Metrics>>) -> Response {
+    metrics
+        .encode()
+        .with_content_type(crate::metrics::CONTENT_TYPE)
+        .into_response()
 }
 
 /// What an admin operation answers while no admin token is configured.

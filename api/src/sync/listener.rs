@@ -9,9 +9,11 @@ use tokio::sync::Notify;
 
 use orders::lifecycle::Backoff;
 
+use crate::metrics::Metrics;
+
 /// Wakes the reader once `LISTEN` is in place, then after every notification and every
 /// reconnection. Wake-ups that arrive while the reader is busy collapse into one.
-pub async fn listen(pool: &PgPool, wake: &Notify) -> Infallible {
+pub async fn listen(pool: &PgPool, wake: &Notify, metrics: &Metrics) -> Infallible {
     let mut backoff = Backoff::new("listening for new orders");
     let mut listener = loop {
         match connect(pool).await {
@@ -34,6 +36,7 @@ pub async fn listen(pool: &PgPool, wake: &Notify) -> Infallible {
             Ok(None) => {
                 // sqlx has reconnected and issued LISTEN again.
                 tracing::warn!("the LISTEN connection was lost and is back; catching up");
+                metrics.listener_reconnects.inc();
                 backoff.succeeded();
                 wake.notify_one();
             }
@@ -44,6 +47,7 @@ pub async fn listen(pool: &PgPool, wake: &Notify) -> Infallible {
                 // the LISTEN. If this fails too, the next `try_recv()` drops a dead connection and
                 // tries again.
                 if sqlx::query("SELECT 1").execute(&mut listener).await.is_ok() {
+                    metrics.listener_reconnects.inc();
                     backoff.succeeded();
                     wake.notify_one();
                 }

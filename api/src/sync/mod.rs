@@ -20,23 +20,30 @@ use tokio::sync::Notify;
 
 use crate::cache::OrderCache;
 use crate::database::Database;
+use crate::metrics::Metrics;
 use orders::lifecycle::Backoff;
 
 /// How many orders one read fetches at most.
 const PAGE_SIZE: i64 = 10_000;
 
 /// Runs until the task is aborted: it handles every failure itself, retrying with backoff.
-pub async fn run(db: Database, cache: Arc<OrderCache>, catch_up_interval: Duration) -> Infallible {
+pub async fn run(
+    db: Database,
+    cache: Arc<OrderCache>,
+    metrics: Arc<Metrics>,
+    catch_up_interval: Duration,
+) -> Infallible {
     let wake = Notify::new();
     tokio::select! {
-        never = listener::listen(&db.listener, &wake) => never,
-        never = keep_current(&db.reads, &cache, &wake, catch_up_interval) => never,
+        never = listener::listen(&db.listener, &wake, &metrics) => never,
+        never = keep_current(&db.reads, &cache, &metrics, &wake, catch_up_interval) => never,
     }
 }
 
 async fn keep_current(
     pool: &PgPool,
     cache: &OrderCache,
+    metrics: &Metrics,
     wake: &Notify,
     catch_up_interval: Duration,
 ) -> Infallible {
@@ -46,9 +53,10 @@ async fn keep_current(
     let started = Instant::now();
     let mut backoff = Backoff::new("reading new orders");
     loop {
-        match catch_up(pool, cache).await {
+        match catch_up(pool, cache, metrics).await {
             Ok(read) => {
                 backoff.succeeded();
+                metrics.catch_ups.inc();
                 if !cache.is_ready() {
                     cache.mark_ready();
                     tracing::info!(
@@ -79,12 +87,23 @@ async fn keep_current(
 }
 
 /// Reads every order above the watermark into the cache, page by page; returns how many.
-async fn catch_up(pool: &PgPool, cache: &OrderCache) -> sqlx::Result<usize> {
+/// It first reads `max(seq)`, so that the metrics show how far behind the cache is while it
+/// catches up (a warm-up of many pages); orders committed after that wake it again.
+async fn catch_up(pool: &PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx::Result<usize> {
+    let newest = orders::db::max_seq(pool).await?;
     let mut read = 0;
     loop {
         let page = orders::db::orders_after(pool, cache.watermark(), PAGE_SIZE).await?;
         let count = page.len();
         cache.apply(page);
+        let watermark = cache.watermark();
+        metrics.cache_watermark.set(watermark);
+        metrics
+            .cache_lag
+            .set(newest.saturating_sub(watermark).max(0));
+        metrics
+            .cache_orders
+            .set(i64::try_from(cache.len()).unwrap_or(i64::MAX));
         read += count;
         if count < PAGE_SIZE as usize {
             return Ok(read);

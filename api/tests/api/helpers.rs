@@ -32,6 +32,7 @@ pub fn settings(database_url: &str) -> Settings {
         catch_up_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
         admin_token: None,
+        replica_name: Some("test-replica".to_string()),
     }
 }
 

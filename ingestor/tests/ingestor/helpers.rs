@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -50,6 +51,7 @@ impl TestBed {
             stan_max_in_flight: 1024,
             stan_ack_wait_secs: 30,
             batch_max: 500,
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
             log_format: Default::default(),
         }
     }
@@ -59,11 +61,16 @@ impl TestBed {
         let app = Application::build(self.settings(client_id))
             .await
             .expect("build the ingestor");
+        let metrics_address = app.metrics_address();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
         }));
-        RunningIngestor { stop, task }
+        RunningIngestor {
+            stop,
+            task,
+            metrics_address,
+        }
     }
 
     /// The ingestor binary as a child process, for tests that kill it.
@@ -76,6 +83,7 @@ impl TestBed {
             .env("STAN_CHANNEL", &s.stan_channel)
             .env("STAN_DURABLE", &s.stan_durable)
             .env("STAN_CLIENT_ID", client_id)
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -109,6 +117,7 @@ impl Api {
             catch_up_interval: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
             admin_token: None,
+            replica_name: None,
         };
         let app = api::Application::build(settings)
             .await
@@ -162,9 +171,23 @@ impl Api {
 pub struct RunningIngestor {
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
+    /// Where its `/metrics` and `/healthz` are served.
+    pub metrics_address: SocketAddr,
 }
 
 impl RunningIngestor {
+    /// GET `path` on its metrics server.
+    pub async fn get_metrics_server(&self, path: &str) -> reqwest::Response {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://{}{path}", self.metrics_address))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// Whether its task is still going: it has neither returned nor panicked.
     pub fn is_running(&self) -> bool {
         !self.task.is_finished()

@@ -6,4 +6,5 @@ mod end_to_end;
 mod faults;
 mod helpers;
 mod ingest;
+mod metrics;
 mod operator;

@@ -7,7 +7,7 @@ mod write;
 pub use dead_letters::{
     dead_letter, list_dead_letters, replay_dead_letter, DeadLetter, DeadLetterQuery, Replay,
 };
-pub use read::{orders_after, StoredOrder};
+pub use read::{max_seq, orders_after, StoredOrder};
 pub use write::{store_batch, BatchReport, Envelope, Verdict};
 
 /// The channel of the `NOTIFY` sent with every commit that stores orders. Its payload is the highest

@@ -24,3 +24,10 @@ pub async fn orders_after(
     .fetch_all(db)
     .await
 }
+
+/// The highest `seq` stored, 0 when there is none: one step down the unique index on `seq`.
+pub async fn max_seq(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM orders")
+        .fetch_one(db)
+        .await
+}
