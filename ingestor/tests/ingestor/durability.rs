@@ -162,3 +162,46 @@ fn signal(child: &crate::helpers::ChildIngestor, name: &str) {
         .expect("run kill");
     assert!(status.success(), "kill -{name} failed");
 }
+
+#[tokio::test]
+async fn sigterm_mid_stream_loses_nothing_and_its_successor_stores_nothing_twice() {
+    let bed = TestBed::new().await;
+    let total = 3000;
+    let mut child = bed.spawn_ingestor_process("sigterm");
+    let publishing = {
+        let publisher = bed.publisher.clone();
+        tokio::spawn(async move { publisher.publish_all(distinct_orders("t", total)).await })
+    };
+    testkit::wait_until(
+        "the first orders to be stored",
+        crate::helpers::PATIENCE,
+        || async { bed.db.count("orders").await >= 200 },
+    )
+    .await;
+
+    signal(&child, "TERM");
+    let status = child.exit_status(crate::helpers::PATIENCE).await;
+    assert!(status.success(), "a clean exit on SIGTERM: {status}");
+    let stored_before = bed.db.count("orders").await;
+    assert!(
+        stored_before < total as i64,
+        "the stream ended before SIGTERM could prove anything"
+    );
+
+    publishing.await.unwrap();
+    let successor = bed.start_ingestor("sigterm").await;
+    bed.wait_for_rows("orders", total as i64).await;
+    // Whatever the successor is sent, it stores: had the broker redelivered a message the first
+    // ingestor stored and acked, the successor would have found it a duplicate.
+    let remainder = (total as i64 - stored_before) as f64;
+    let text = crate::metrics::metrics_once(&successor, |text| {
+        crate::metrics::sample(text, "ingestor_messages_stored_total") == Some(remainder)
+    })
+    .await;
+    assert_eq!(
+        crate::metrics::sample(&text, "ingestor_messages_duplicate_total"),
+        Some(0.0)
+    );
+    assert_eq!(bed.db.count("dead_letters").await, 0);
+    successor.stop().await;
+}

@@ -232,6 +232,21 @@ impl ChildIngestor {
     pub fn id(&self) -> u32 {
         self.0.id()
     }
+
+    /// Waits until the process has exited by itself; panics after `limit`.
+    pub async fn exit_status(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().expect("poll the ingestor") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the ingestor did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for ChildIngestor {

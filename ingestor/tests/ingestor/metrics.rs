@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use crate::helpers::{sample_with_uid, RunningIngestor, TestBed, PATIENCE};
 
 /// The value of the sample named exactly `series` (name and labels), if it is there.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .filter_map(|line| line.rsplit_once(' '))
         .find(|(name, _)| *name == series)
@@ -11,7 +11,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 /// The metrics text, once `ready` says it shows what the test waits for.
-async fn metrics_once(ingestor: &RunningIngestor, ready: impl Fn(&str) -> bool) -> String {
+pub async fn metrics_once(ingestor: &RunningIngestor, ready: impl Fn(&str) -> bool) -> String {
     let started = Instant::now();
     loop {
         let response = ingestor.get_metrics_server("/metrics").await;
