@@ -39,6 +39,18 @@ impl PrivateStan {
         }
     }
 
+    /// Kills the server (`kill -9`) and starts it again on the same store and ports, without blocking
+    /// the async runtime.
+    pub async fn killed_and_restarted(mut self) -> PrivateStan {
+        tokio::task::spawn_blocking(move || {
+            self.kill();
+            self.resume();
+            self
+        })
+        .await
+        .expect("the restart thread")
+    }
+
     /// Starts the server (again) on the same store and ports, and waits until it serves.
     pub fn resume(&mut self) {
         let bin = std::env::var("STAN_BIN").unwrap_or_else(|_| "nats-streaming-server".into());

@@ -95,7 +95,7 @@ async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back() 
 
 #[tokio::test]
 async fn the_ingestor_reconnects_by_itself_after_the_broker_restarts_and_loses_nothing() {
-    let mut stan = tokio::task::spawn_blocking(PrivateStan::start)
+    let stan = tokio::task::spawn_blocking(PrivateStan::start)
         .await
         .unwrap();
     let bed = TestBed::on(TestDb::new().await, &stan.url()).await;
@@ -105,13 +105,7 @@ async fn the_ingestor_reconnects_by_itself_after_the_broker_restarts_and_loses_n
         .await;
     bed.wait_for_rows("orders", 20).await;
 
-    let stan = tokio::task::spawn_blocking(move || {
-        stan.kill();
-        stan.resume();
-        stan
-    })
-    .await
-    .unwrap();
+    let stan = stan.killed_and_restarted().await;
     let publisher = Publisher::connect(&stan.url(), &bed.channel).await;
     publisher.publish_all(distinct_orders("after", 20)).await;
 

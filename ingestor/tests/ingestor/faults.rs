@@ -155,7 +155,7 @@ async fn postgres_restarted_mid_stream_loses_nothing() {
 #[tokio::test]
 async fn the_broker_restarted_mid_stream_loses_nothing() {
     let half = orders_to_send() / 8;
-    let mut stan = tokio::task::spawn_blocking(PrivateStan::start)
+    let stan = tokio::task::spawn_blocking(PrivateStan::start)
         .await
         .unwrap();
     let bed = TestBed::on(TestDb::new().await, &stan.url()).await;
@@ -164,13 +164,7 @@ async fn the_broker_restarted_mid_stream_loses_nothing() {
 
     // Kill the broker while the ingestor is still working through the first half.
     wait_for_orders(&bed.db, 1, PATIENCE).await;
-    let stan = tokio::task::spawn_blocking(move || {
-        stan.kill();
-        stan.resume();
-        stan
-    })
-    .await
-    .unwrap();
+    let stan = stan.killed_and_restarted().await;
     publish_in_parallel(&stan.url(), &bed.channel, distinct_orders("second", half)).await;
 
     wait_for_orders(&bed.db, 2 * half as i64, PATIENCE * 2).await;

@@ -3,7 +3,9 @@
 use orders::Rule;
 use serde_json::{json, Value};
 
-use crate::support::{assert_rejected, sample, sample_replacing, sample_setting, sample_with};
+use crate::support::{
+    assert_rejected, sample, sample_replacing, sample_setting, sample_with, ORDER_FIELDS,
+};
 
 #[test]
 fn json_that_is_not_an_object_is_rejected_as_a_schema_mismatch() {
@@ -200,23 +202,7 @@ fn an_array_holding_the_fields_in_order_is_rejected_like_any_other_array() {
     // serde's derived Deserialize reads a struct from a JSON array of its fields in declaration
     // order. The channel carries objects; an array is a mistake upstream.
     let sample = sample();
-    let fields = [
-        "order_uid",
-        "track_number",
-        "entry",
-        "delivery",
-        "payment",
-        "items",
-        "locale",
-        "internal_signature",
-        "customer_id",
-        "delivery_service",
-        "shardkey",
-        "sm_id",
-        "date_created",
-        "oof_shard",
-    ];
-    let array = Value::Array(fields.iter().map(|f| sample[f].clone()).collect());
+    let array = Value::Array(ORDER_FIELDS.iter().map(|f| sample[*f].clone()).collect());
 
     assert_rejected(
         &serde_json::to_vec(&array).unwrap(),

@@ -4,6 +4,24 @@ use orders::{Rejection, Rule, ValidOrder};
 use serde_json::Value;
 
 /// The sample order as a JSON value.
+/// The top-level fields of an order, in the order the model declares them.
+pub const ORDER_FIELDS: [&str; 14] = [
+    "order_uid",
+    "track_number",
+    "entry",
+    "delivery",
+    "payment",
+    "items",
+    "locale",
+    "internal_signature",
+    "customer_id",
+    "delivery_service",
+    "shardkey",
+    "sm_id",
+    "date_created",
+    "oof_shard",
+];
+
 pub fn sample() -> Value {
     serde_json::from_slice(testkit::sample_order()).expect("the sample is JSON")
 }
