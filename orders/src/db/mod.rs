@@ -8,7 +8,7 @@ pub use dead_letters::{
     dead_letter, list_dead_letters, replay_dead_letter, DeadLetter, DeadLetterQuery, Replay,
 };
 pub use read::{max_seq, orders_after, StoredOrder};
-pub use write::{store_batch, BatchReport, Envelope, Verdict};
+pub use write::{insert_plain, store_batch, BatchReport, Envelope, Verdict};
 
 /// The channel of the `NOTIFY` sent with every commit that stores orders. Its payload is the highest
 /// `seq` of the commit, but a listener treats it as a wake-up only and reads the table for the data.

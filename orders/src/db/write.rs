@@ -93,6 +93,20 @@ pub(super) async fn store_in_transaction(
     Ok(report)
 }
 
+/// The rows of orders that are not stored yet, with the same statements as [`store_batch`] but
+/// nothing around them: no write lock, no duplicate or conflict check, no dead letters, no `NOTIFY`.
+/// It is the ceiling the ingestor's write path is measured against (`loadtest/`); the service
+/// itself always goes through [`store_batch`].
+pub async fn insert_plain(
+    tx: &mut PgConnection,
+    orders: &[(&Envelope, &ValidOrder)],
+) -> sqlx::Result<usize> {
+    let inserted = insert_orders(tx, orders).await?;
+    let fresh: Vec<&ValidOrder> = orders.iter().map(|(_, o)| *o).collect();
+    insert_parts(tx, &fresh).await?;
+    Ok(inserted.len())
+}
+
 async fn store_orders(
     tx: &mut PgConnection,
     valid: &[(&Envelope, &ValidOrder)],

@@ -1,0 +1,202 @@
+//! Freshness: how long after an order is published every api replica serves it.
+//!
+//! Orders are published at a steady rate from several connections (the `stan` client waits for
+//! the broker's ack of each message, so one connection cannot keep a high rate alone). One order
+//! in `--sample-every` is followed: from the moment its publish starts, each replica is asked for
+//! it every millisecond until it answers 200.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use publisher::valid::Generator;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::stats::Spread;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    #[arg(long, env = "STAN_CLUSTER_ID", default_value = "test-cluster")]
+    cluster_id: String,
+    #[arg(long, env = "STAN_CHANNEL", default_value = "orders")]
+    channel: String,
+    /// Base URL of an api replica; repeat for each replica.
+    #[arg(long = "api", required = true)]
+    apis: Vec<String>,
+    /// Orders published per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// How long to publish, in seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Follow one order in this many.
+    #[arg(long, default_value_t = 10)]
+    sample_every: u64,
+    /// Publishing connections.
+    #[arg(long, default_value_t = 4)]
+    connections: u16,
+    /// Seed of the order generator (ids must not be in the table already).
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Where to write the result as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FreshnessResult {
+    pub target_rate: u64,
+    pub published: u64,
+    pub achieved_rate: f64,
+    pub replicas: usize,
+    /// Publish to visible in every replica (the slowest replica of each order).
+    pub every_replica: Spread,
+    /// Publish to visible, each replica on its own.
+    pub per_replica: Vec<Spread>,
+    /// Followed orders that some replica did not serve within the bound.
+    pub never_seen: usize,
+}
+
+const GIVE_UP: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(1);
+
+struct Sample {
+    uid: String,
+    published: Instant,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let total = args.rate * args.seconds;
+    let generator = Arc::new(Generator::new(args.seed));
+    let (samples_tx, mut samples_rx) = mpsc::unbounded_channel::<Sample>();
+
+    let clients = (0..args.connections)
+        .map(|n| connect(&args, n))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let start = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let publishing = {
+        let (channel, generator, next) = (args.channel.clone(), generator.clone(), next.clone());
+        let sample_every = args.sample_every;
+        tokio::task::spawn_blocking(move || {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = clients
+                    .iter()
+                    .map(|client| {
+                        let samples_tx = samples_tx.clone();
+                        let (channel, generator, next) = (&channel, &generator, &next);
+                        scope.spawn(move || -> anyhow::Result<()> {
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                if i >= total {
+                                    return Ok(());
+                                }
+                                let message = generator.message(i);
+                                let due = start + interval * u32::try_from(i)?;
+                                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                    std::thread::sleep(wait);
+                                }
+                                let published = Instant::now();
+                                client
+                                    .publish(channel, &message)
+                                    .context("publishing an order")?;
+                                if i % sample_every == 0 {
+                                    let uid = generator.uid(i);
+                                    let _ = samples_tx.send(Sample { uid, published });
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .try_for_each(|w| w.join().expect("a publishing thread panicked"))
+            })
+        })
+    };
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let apis: Arc<Vec<String>> = Arc::new(
+        args.apis
+            .iter()
+            .map(|a| a.trim_end_matches('/').to_owned())
+            .collect(),
+    );
+    let mut followers = tokio::task::JoinSet::new();
+    let mut followed = 0;
+    while let Some(sample) = samples_rx.recv().await {
+        let sample = Arc::new(sample);
+        for replica in 0..apis.len() {
+            let (http, apis, sample) = (http.clone(), apis.clone(), sample.clone());
+            let index = followed;
+            followers.spawn(async move {
+                let seen = follow(&http, &apis[replica], &sample).await;
+                (index, replica, seen)
+            });
+        }
+        followed += 1;
+    }
+    publishing.await??;
+    let elapsed = start.elapsed();
+
+    let mut seen: Vec<Vec<Option<Duration>>> = vec![vec![None; apis.len()]; followed];
+    while let Some(done) = followers.join_next().await {
+        let (index, replica, latency) = done?;
+        seen[index][replica] = latency;
+    }
+    let mut per_replica: Vec<Vec<Duration>> = vec![Vec::new(); apis.len()];
+    let mut every = Vec::new();
+    let mut never_seen = 0;
+    for latencies in seen {
+        if latencies.iter().any(Option::is_none) {
+            never_seen += 1;
+            continue;
+        }
+        let latencies: Vec<Duration> = latencies.into_iter().flatten().collect();
+        every.push(*latencies.iter().max().expect("at least one replica"));
+        for (replica, latency) in latencies.into_iter().enumerate() {
+            per_replica[replica].push(latency);
+        }
+    }
+    let result = FreshnessResult {
+        target_rate: args.rate,
+        published: total,
+        achieved_rate: total as f64 / elapsed.as_secs_f64(),
+        replicas: apis.len(),
+        every_replica: Spread::of(every),
+        per_replica: per_replica.into_iter().map(Spread::of).collect(),
+        never_seen,
+    };
+    crate::emit(&result, args.out.as_deref())
+}
+
+/// The time from publish to the replica's first 200 for the order, `None` if it never came.
+async fn follow(http: &reqwest::Client, api: &str, sample: &Sample) -> Option<Duration> {
+    let url = format!("{api}/api/v1/orders/{}", sample.uid);
+    loop {
+        if sample.published.elapsed() > GIVE_UP {
+            return None;
+        }
+        if http.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
+            return Some(sample.published.elapsed());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn connect(args: &Args, n: u16) -> anyhow::Result<stan::Client> {
+    let nats = nats::Options::new()
+        .with_name("bench-freshness")
+        .connect(&args.nats_url)
+        .context("connecting to NATS")?;
+    let id = format!("bench-freshness-{}-{n}", std::process::id());
+    stan::connect(nats, &args.cluster_id, &id).context("joining the NATS Streaming cluster")
+}

@@ -1,0 +1,465 @@
+//! `loadtest/RESULTS.md` from the JSON files of one run of `loadtest/run`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::drain::DrainResult;
+use crate::freshness::FreshnessResult;
+use crate::insert::InsertResult;
+use crate::stats::Spread;
+use crate::warmup::WarmupResult;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The folder of the run's results.
+    #[arg(long)]
+    results: PathBuf,
+    /// Where to write the report.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// What `loadtest/run` records about the run itself.
+#[derive(Deserialize)]
+struct Run {
+    command: String,
+    date: String,
+    fixed_rate: u64,
+    sweep_p99_ms: f64,
+}
+
+/// CPU time of the processes during one phase.
+#[derive(Deserialize)]
+struct Cpu {
+    wall_seconds: f64,
+    processes: BTreeMap<String, f64>,
+}
+
+/// The parts of `vegeta report --type=json` the report uses.
+#[derive(Deserialize)]
+struct Vegeta {
+    latencies: BTreeMap<String, f64>,
+    requests: u64,
+    throughput: f64,
+    status_codes: BTreeMap<String, u64>,
+}
+
+impl Vegeta {
+    /// Requests answered with something else than 200 or 404 (the targets hold misses on purpose);
+    /// vegeta counts transport errors and timeouts under the code 0.
+    fn errors(&self) -> u64 {
+        self.status_codes
+            .iter()
+            .filter(|(code, _)| !matches!(code.as_str(), "200" | "404"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn ms(&self, key: &str) -> f64 {
+        self.latencies.get(key).copied().unwrap_or(f64::NAN) / 1e6
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let dir = &args.results;
+    let run: Run = read(dir, "run.json")?;
+    let machine =
+        std::fs::read_to_string(dir.join("machine.txt")).context("reading machine.txt")?;
+    let api_max: Vegeta = read(dir, "api-max.json")?;
+    let ceiling_max: Vegeta = read(dir, "ceiling-max.json")?;
+    let api_fixed: Vegeta = read(dir, "api-fixed.json")?;
+    let ceiling_fixed: Vegeta = read(dir, "ceiling-fixed.json")?;
+    let insert: InsertResult = read(dir, "insert.json")?;
+    let drain: DrainResult = read(dir, "drain.json")?;
+    let freshness: FreshnessResult = read(dir, "freshness.json")?;
+    let warmup: WarmupResult = read(dir, "warmup.json")?;
+
+    let mut md = String::new();
+    let w = &mut md;
+    writeln!(w, "# Benchmark results\n")?;
+    writeln!(
+        w,
+        "Written by `{}` on {}, from its own measurements; nothing here is edited by hand. \
+         The machine runs everything at once (Postgres, NATS Streaming, the service, the load \
+         generator), so absolute figures are this machine's; the ratios to the ceilings measured \
+         in the same run are the portable part.\n",
+        run.command, run.date
+    )?;
+    writeln!(w, "```text\n{}\n```\n", machine.trim_end())?;
+
+    writeln!(w, "## Against the targets\n")?;
+    writeln!(w, "| What | Target | Measured | |")?;
+    writeln!(w, "|---|---|---|---|")?;
+    let api_ratio = api_max.throughput / ceiling_max.throughput;
+    target(
+        w,
+        "api throughput, share of the plain-map ceiling",
+        "≥ 85 %",
+        format!(
+            "{:.0} of {:.0} requests/s: {:.0} %",
+            api_max.throughput,
+            ceiling_max.throughput,
+            api_ratio * 100.0
+        ),
+        api_ratio >= 0.85,
+    )?;
+    target(
+        w,
+        &format!("api p99 at {} requests/s", thousands(run.fixed_rate)),
+        "< 2 ms",
+        format!(
+            "{:.2} ms (ceiling {:.2} ms), {} errors",
+            api_fixed.ms("99th"),
+            ceiling_fixed.ms("99th"),
+            api_fixed.errors()
+        ),
+        api_fixed.ms("99th") < 2.0 && api_fixed.errors() == 0,
+    )?;
+    target(
+        w,
+        "ingest, end to end with acks after commit",
+        "≥ 10 000 orders/s",
+        format!(
+            "{} orders/s ({} orders)",
+            thousands(drain.orders_per_second as u64),
+            thousands(drain.orders)
+        ),
+        drain.orders_per_second >= 10_000.0,
+    )?;
+    let ingest_ratio = drain.orders_per_second / insert.orders_per_second;
+    target(
+        w,
+        "ingest, share of the plain batched insert",
+        "≥ 50 %",
+        format!(
+            "{} of {} orders/s: {:.0} %",
+            thousands(drain.orders_per_second as u64),
+            thousands(insert.orders_per_second as u64),
+            ingest_ratio * 100.0
+        ),
+        ingest_ratio >= 0.5,
+    )?;
+    target(
+        w,
+        &format!(
+            "freshness p99, publish to visible in every replica ({}), at {} orders/s",
+            freshness.replicas,
+            thousands(freshness.target_rate)
+        ),
+        "< 50 ms",
+        format!(
+            "{:.1} ms (p50 {:.1} ms), {} of {} followed orders never seen",
+            freshness.every_replica.p99_ms,
+            freshness.every_replica.p50_ms,
+            freshness.never_seen,
+            freshness.every_replica.count + freshness.never_seen
+        ),
+        freshness.every_replica.p99_ms < 50.0 && freshness.never_seen == 0,
+    )?;
+    let warm = median(&warmup.seconds);
+    target(
+        w,
+        &format!(
+            "warm-up, {} orders, start to ready",
+            thousands(warmup.orders as u64)
+        ),
+        "< 5 s",
+        format!("{warm:.2} s (median of {})", warmup.seconds.len()),
+        warm < 5.0,
+    )?;
+    let rss = median_u64(&warmup.rss_bytes) as f64;
+    let rss_ratio = rss / warmup.documents_bytes as f64;
+    target(
+        w,
+        "resident memory once ready, to the orders' JSON",
+        "< 2×",
+        format!(
+            "{:.0} MiB for {:.0} MiB of JSON: {rss_ratio:.2}× ({:.0} bytes an order)",
+            rss / 1048576.0,
+            warmup.documents_bytes as f64 / 1048576.0,
+            rss / warmup.orders as f64
+        ),
+        rss_ratio < 2.0,
+    )?;
+
+    writeln!(w, "\n## api: by id, with vegeta\n")?;
+    writeln!(
+        w,
+        "Targets are real order ids from the table with misses mixed in (see `loadtest/vegeta/`). \
+         The ceiling is `bench serve-ceiling`: the same documents from a plain `HashMap` behind \
+         the smallest poem handler, on the same machine, measured the same way.\n"
+    )?;
+    writeln!(
+        w,
+        "| Attack | Server | Requests | Throughput/s | p50 ms | p90 ms | p99 ms | max ms | Codes |"
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|---|")?;
+    for (attack, server, v) in [
+        ("as fast as it answers", "api", &api_max),
+        ("as fast as it answers", "ceiling", &ceiling_max),
+        (
+            &*format!("{} requests/s", thousands(run.fixed_rate)),
+            "api",
+            &api_fixed,
+        ),
+        (
+            &*format!("{} requests/s", thousands(run.fixed_rate)),
+            "ceiling",
+            &ceiling_fixed,
+        ),
+    ] {
+        vegeta_row(w, attack, server, v)?;
+    }
+    for server in ["api", "ceiling"] {
+        writeln!(
+            w,
+            "\n### Rate sweep, {server}: the highest rate with p99 under {} ms and no errors\n",
+            run.sweep_p99_ms
+        )?;
+        writeln!(
+            w,
+            "| Rate/s | Throughput/s | p50 ms | p99 ms | max ms | Errors | |"
+        )?;
+        writeln!(w, "|---|---|---|---|---|---|---|")?;
+        let mut best = None;
+        for (rate, v) in sweep(dir, server)? {
+            let held = v.ms("99th") < run.sweep_p99_ms && v.errors() == 0;
+            if held {
+                best = Some(rate);
+            }
+            writeln!(
+                w,
+                "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                thousands(rate),
+                v.throughput,
+                v.ms("50th"),
+                v.ms("99th"),
+                v.ms("max"),
+                v.errors(),
+                if held { "held" } else { "**not held**" }
+            )?;
+        }
+        match best {
+            Some(rate) => writeln!(
+                w,
+                "\nHighest rate held: **{} requests/s**.",
+                thousands(rate)
+            )?,
+            None => writeln!(w, "\nNo rate of the sweep was held.")?,
+        }
+    }
+
+    writeln!(w, "\n## Ingest\n")?;
+    writeln!(
+        w,
+        "The channel is filled with {} generated orders while the ingestor is stopped; then the \
+         ingestor starts and drains it (batches of what is waiting, one transaction each, acks \
+         after the commit). Timed from its first commit to its last, and to the api serving the \
+         last order. The ceiling is `bench insert-ceiling`: the same kind of rows inserted straight \
+         into Postgres in batches of {}, one transaction each, with the ingestor's statements and \
+         nothing around them (time in the database only).\n",
+        thousands(drain.orders),
+        insert.batch
+    )?;
+    writeln!(w, "| | Orders | Seconds | Orders/s |")?;
+    writeln!(w, "|---|---|---|---|")?;
+    writeln!(
+        w,
+        "| ingestor: first to last commit | {} | {:.2} | {} |",
+        thousands(drain.orders),
+        drain.seconds_to_last_commit,
+        thousands(drain.orders_per_second as u64)
+    )?;
+    writeln!(
+        w,
+        "| ingestor: by the rows' `stored_at` | {} | | {} |",
+        thousands(drain.orders),
+        thousands(drain.orders_per_second_by_stored_at as u64)
+    )?;
+    writeln!(
+        w,
+        "| … and served by the api | {} | {:.2} | |",
+        thousands(drain.orders),
+        drain.seconds_to_visible
+    )?;
+    writeln!(
+        w,
+        "| plain batched insert (ceiling) | {} | {:.2} | {} |",
+        thousands(insert.orders),
+        insert.seconds,
+        thousands(insert.orders_per_second as u64)
+    )?;
+
+    writeln!(w, "\n## Freshness\n")?;
+    writeln!(
+        w,
+        "{} orders published at {} orders/s (achieved {:.0}/s) from several connections while \
+         the service runs; one order in ten is followed: from the start of its publish, each of \
+         the {} api replicas is asked for it every millisecond until it answers 200.\n",
+        thousands(freshness.published),
+        thousands(freshness.target_rate),
+        freshness.achieved_rate,
+        freshness.replicas
+    )?;
+    writeln!(
+        w,
+        "| Replica | Orders followed | p50 ms | p90 ms | p99 ms | max ms |"
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|")?;
+    spread_row(w, "every replica (the slowest)", &freshness.every_replica)?;
+    for (i, s) in freshness.per_replica.iter().enumerate() {
+        spread_row(w, &format!("replica {}", i + 1), s)?;
+    }
+
+    writeln!(w, "\n## Warm-up and memory\n")?;
+    writeln!(
+        w,
+        "The api started {} times on the table of {} orders ({:.0} MiB of JSON documents).\n",
+        warmup.seconds.len(),
+        thousands(warmup.orders as u64),
+        warmup.documents_bytes as f64 / 1048576.0
+    )?;
+    writeln!(
+        w,
+        "| Run | Start to ready, s | Resident once ready, MiB | Peak resident, MiB |"
+    )?;
+    writeln!(w, "|---|---|---|---|")?;
+    for i in 0..warmup.seconds.len() {
+        writeln!(
+            w,
+            "| {} | {:.2} | {:.0} | {:.0} |",
+            i + 1,
+            warmup.seconds[i],
+            warmup.rss_bytes[i] as f64 / 1048576.0,
+            warmup.peak_rss_bytes[i] as f64 / 1048576.0
+        )?;
+    }
+
+    writeln!(w, "\n## Where the CPU went\n")?;
+    writeln!(
+        w,
+        "CPU seconds of each process during each phase (user + system, from `/proc`), and the \
+         cores they kept busy on average. This machine has {} cores.\n",
+        cores(&machine)
+    )?;
+    writeln!(w, "| Phase | Wall s | Process | CPU s | Cores |")?;
+    writeln!(w, "|---|---|---|---|---|")?;
+    for phase in ["api-max", "ceiling-max", "drain", "freshness", "warmup"] {
+        let Ok(cpu) = read::<Cpu>(dir, &format!("cpu-{phase}.json")) else {
+            continue;
+        };
+        for (process, seconds) in &cpu.processes {
+            writeln!(
+                w,
+                "| {phase} | {:.1} | {process} | {seconds:.1} | {:.2} |",
+                cpu.wall_seconds,
+                seconds / cpu.wall_seconds
+            )?;
+        }
+    }
+    writeln!(
+        w,
+        "\nText reports and vegeta's HTML plots of this run are in `loadtest/results/`."
+    )?;
+
+    std::fs::write(&args.out, md).with_context(|| format!("writing {}", args.out.display()))?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn read<T: DeserializeOwned>(dir: &Path, name: &str) -> anyhow::Result<T> {
+    let path = dir.join(name);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The sweep's reports of one server (`sweep-SERVER-RATE.json`), by rate.
+fn sweep(dir: &Path, server: &str) -> anyhow::Result<Vec<(u64, Vegeta)>> {
+    let prefix = format!("sweep-{server}-");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(rate) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".json"))
+            .and_then(|r| r.parse::<u64>().ok())
+        {
+            found.push((rate, read(dir, &name)?));
+        }
+    }
+    found.sort_by_key(|(rate, _)| *rate);
+    Ok(found)
+}
+
+fn target(w: &mut String, what: &str, goal: &str, measured: String, met: bool) -> std::fmt::Result {
+    let verdict = if met { "met" } else { "**missed**" };
+    writeln!(w, "| {what} | {goal} | {measured} | {verdict} |")
+}
+
+fn vegeta_row(w: &mut String, attack: &str, server: &str, v: &Vegeta) -> std::fmt::Result {
+    let codes: Vec<String> = v
+        .status_codes
+        .iter()
+        .map(|(code, n)| format!("{code}: {}", thousands(*n)))
+        .collect();
+    writeln!(
+        w,
+        "| {attack} | {server} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+        thousands(v.requests),
+        v.throughput,
+        v.ms("50th"),
+        v.ms("90th"),
+        v.ms("99th"),
+        v.ms("max"),
+        codes.join(", ")
+    )?;
+    Ok(())
+}
+
+fn spread_row(w: &mut String, who: &str, s: &Spread) -> std::fmt::Result {
+    writeln!(
+        w,
+        "| {who} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
+    )
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn median_u64(values: &[u64]) -> u64 {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// `1234567` as `1 234 567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The `cores:` line of the machine description.
+fn cores(machine: &str) -> String {
+    machine
+        .lines()
+        .find_map(|l| l.strip_prefix("cores:"))
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_else(|| "?".into())
+}
