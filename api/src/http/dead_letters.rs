@@ -45,6 +45,7 @@ pub struct DeadLetterPage {
     /// Newest first.
     pub dead_letters: Vec<DeadLetterView>,
     /// The `before_id` of the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_before_id: Option<i64>,
 }
 
@@ -64,13 +65,17 @@ pub struct DeadLetterView {
     /// Why the message is not a valid order, in a sentence for a person.
     pub reason: String,
     /// The message as text when it is valid UTF-8; otherwise `null`, and `payload_base64` holds it.
+    #[oai(nullable)]
     pub payload: Option<String>,
     /// The message in base64 when it is not valid UTF-8; otherwise `null`.
+    #[oai(nullable)]
     pub payload_base64: Option<Base64<Vec<u8>>>,
     /// The size of the message in bytes.
     pub payload_bytes: u64,
     /// When and how a person dealt with it (`replayed: stored`, ...); `null` while it waits.
+    #[oai(nullable)]
     pub resolved_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub resolution: Option<String>,
 }
 

@@ -4,6 +4,7 @@ mod admin;
 mod dead_letters;
 mod error;
 mod health;
+mod order_uid;
 mod orders;
 mod page;
 mod reply;
@@ -13,6 +14,7 @@ mod service;
 use std::any::Any;
 use std::sync::Arc;
 
+use poem::error::MethodNotAllowedError;
 use poem::http::{header, HeaderValue};
 use poem::middleware::{CatchPanic, SetHeader};
 use poem::web::Data;
@@ -44,7 +46,7 @@ pub fn routes(
     let docs = api.swagger_ui();
     let mut route = Route::new()
         .nest(PREFIX, api)
-        .at("/openapi.json", spec)
+        .at("/openapi.json", get(spec))
         .nest("/docs", docs)
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
@@ -61,7 +63,7 @@ pub fn routes(
         .with(CatchPanic::new().with_handler(on_panic))
         // Unknown paths and methods are errors until here: make them responses, so that they get
         // the headers below too.
-        .catch_all_error(|error| async move { error.into_response() })
+        .catch_all_error(|error| async move { error_response(error) })
         .with(
             SetHeader::new()
                 .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
@@ -69,6 +71,22 @@ pub fn routes(
                 .overriding(X_SERVED_BY, served_by),
         )
         .with(Instrument::new(metrics, templates))
+}
+
+/// What every route of the api answers to: each is a GET (poem answers HEAD with it too).
+pub const ALLOWED_METHODS: &str = "GET, HEAD";
+
+/// A routing error as a response. A 405 names the methods that would do in `Allow`, as HTTP
+/// requires (RFC 9110, 15.5.6).
+fn error_response(error: poem::Error) -> Response {
+    let method_not_allowed = error.is::<MethodNotAllowedError>();
+    let mut response = error.into_response();
+    if method_not_allowed {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+    }
+    response
 }
 
 /// The metrics, in the OpenMetrics text format.

@@ -8,6 +8,7 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::ApiError;
+use super::order_uid::OrderUidParam;
 use super::reply::{Outcome, Reply};
 use crate::cache::{OrderCache, RECENT_CAPACITY};
 
@@ -70,9 +71,9 @@ impl OrdersApi {
     async fn get_order(
         &self,
         /// The order's id: 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `_` and `-`.
-        order_uid: Path<String>,
+        order_uid: Path<OrderUidParam>,
     ) -> Reply<OrderFound> {
-        self.find(order_uid.0).into()
+        self.find(order_uid.0.into_string()).into()
     }
 
     /// List the latest orders

@@ -65,3 +65,57 @@ async fn the_swagger_ui_is_served_at_docs() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("SwaggerUIBundle"));
 }
+
+#[tokio::test]
+async fn every_operation_is_a_get_as_the_allow_header_of_a_405_says() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let methods: Vec<&String> = item.as_object().unwrap().keys().collect();
+        assert_eq!(
+            methods,
+            ["get"],
+            "{path}: update api::http::ALLOWED_METHODS"
+        );
+    }
+    assert_eq!(api::http::ALLOWED_METHODS, "GET, HEAD");
+}
+
+#[tokio::test]
+async fn a_method_that_no_route_answers_is_told_405_with_the_methods_that_would_do() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    for path in [
+        "/api/v1/orders",
+        "/api/v1/orders/some-id",
+        "/",
+        "/openapi.json",
+    ] {
+        let response = app
+            .client
+            .delete(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(response.headers()["allow"], "GET, HEAD", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_order_id_parameter_is_documented_with_the_rule_for_order_ids() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    let parameter = &spec["paths"]["/orders/{order_uid}"]["get"]["parameters"][0];
+    assert_eq!(parameter["name"], "order_uid");
+    let schema = &parameter["schema"];
+    assert_eq!(schema["type"], "string");
+    assert_eq!(schema["pattern"], "^[A-Za-z0-9_-]+$");
+    assert_eq!(schema["minLength"], 1);
+    assert_eq!(schema["maxLength"], orders::validate::MAX_ORDER_UID_CHARS);
+}
