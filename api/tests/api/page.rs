@@ -106,6 +106,28 @@ async fn the_page_script_never_turns_data_into_html() {
 }
 
 #[tokio::test]
+async fn the_page_names_its_icon_which_is_an_svg_under_the_same_policy() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    let html = app.get("/").await.text().await.unwrap();
+    let response = app.get("/favicon.svg").await;
+
+    assert!(
+        html.contains(r#"<link rel="icon" href="/favicon.svg""#),
+        "{html}"
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, &CONTENT_TYPE), "image/svg+xml");
+    assert_eq!(
+        header(&response, &CONTENT_SECURITY_POLICY),
+        api::http::CONTENT_SECURITY_POLICY
+    );
+    let svg = response.text().await.unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert!(!svg.contains("<script"), "{svg}");
+}
+
+#[tokio::test]
 async fn every_response_tells_browsers_not_to_sniff_its_type() {
     let app = TestApp::start(settings(NO_DATABASE)).await;
 
