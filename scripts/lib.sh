@@ -8,8 +8,13 @@
 # It provides:
 #   * ROOT                     absolute path of the repository root
 #   * log / warn / die         logging helpers (everything goes to stderr)
-#   * ensure_*_installed       install Postgres, NATS Streaming, vegeta, curl
-#                              when they are missing (fast no-op otherwise)
+#   * ensure_*_installed       install Postgres, NATS Streaming, vegeta, curl,
+#                              nginx, Chromium, node when they are missing
+#                              (fast no-op otherwise)
+#   * ensure_python_venv       Python tools, pinned, in a venv under .local/tools/
+#   * npm_install_locked       a folder's node packages, as its package-lock.json pins them
+#   * ensure_cargo / build_debug_bins
+#                              the debug binaries of the workspace, in BIN_DIR
 #   * pg_start / pg_stop       a private PostgreSQL server per "instance"
 #   * stan_start / stan_stop   a private NATS Streaming server per "instance"
 #   * pg_setup_service_db      roles and database used by the services
@@ -17,6 +22,10 @@
 #                              a local nginx balancing over several api processes
 #   * api_stop_all             stop that nginx and every api process of an instance
 #   * stop_pidfile             stop a background process recorded in a pid file
+#   * instance_start_clean     a fresh instance, stopped on exit and removed
+#                              after a success
+#   * proc_start / proc_wait_ready / wait_migrated
+#                              the services of an instance, from BIN_DIR
 #
 # An "instance" (e.g. `dev`, `test`) is a folder `$ROOT/.local/NAME/` holding
 # the data, sockets, logs and pid files of one set of servers, so that several
@@ -35,6 +44,9 @@ __ORDERS_LIB_SH=1
 # Repository root, derived from this file's own location (scripts/lib.sh).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 export ROOT
+
+# The debug binaries of the workspace (`cargo build --bins`).
+BIN_DIR="$ROOT/target/debug"
 
 # Pinned versions of the Go tools we build from source.
 STAN_MODULE="github.com/nats-io/nats-streaming-server@v0.25.6"
@@ -278,6 +290,88 @@ ensure_vegeta_installed() {
             die "vegeta was built but cannot be found in $(go_bin_dir)"
     fi
     export VEGETA_BIN
+}
+
+# ensure_chromium_installed: make sure Debian's chromium exists; export
+# CHROMIUM_BIN. Tests drive this browser; none is ever downloaded.
+ensure_chromium_installed() {
+    CHROMIUM_BIN=/usr/bin/chromium
+    if [[ ! -x "$CHROMIUM_BIN" ]]; then
+        apt_install chromium
+        [[ -x "$CHROMIUM_BIN" ]] || die "chromium was installed, but $CHROMIUM_BIN is missing"
+    fi
+    export CHROMIUM_BIN
+}
+
+# ensure_node_installed: make sure node (20 or newer) and npm exist.
+ensure_node_installed() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]')"
+    if [[ ! "$major" =~ ^[0-9]+$ ]] || ((major < 20)); then
+        die "node $(node --version) is too old: version 20 or newer is needed"
+    fi
+}
+
+# npm_install_locked DIR: install the node packages of DIR exactly as its
+# package-lock.json pins them (`npm ci`, with no install scripts, so nothing
+# but the registry's packages is fetched), unless they already are.
+npm_install_locked() {
+    local dir="$1" stamp="$1/node_modules/.installed-lock.json"
+    [[ -f "$dir/package-lock.json" ]] || die "no package-lock.json in $dir"
+    if [[ -f "$stamp" ]] && cmp -s "$stamp" "$dir/package-lock.json"; then
+        return 0
+    fi
+    log "installing the node packages of ${dir#"$ROOT"/} (npm ci)"
+    (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 ||
+        die "npm ci failed in ${dir#"$ROOT"/}"
+    cp "$dir/package-lock.json" "$stamp"
+}
+
+# ensure_python_venv VENV REQUIREMENT...: a virtual environment at VENV
+# holding the pinned REQUIREMENTs (pip specifiers such as name==1.2.3),
+# recreated only when the list changes.
+ensure_python_venv() {
+    local venv="$1" stamp="$1/.installed"
+    shift
+    if [[ -x "$venv/bin/python" && "$(cat "$stamp" 2>/dev/null)" == "$*" ]]; then
+        return 0
+    fi
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    log "installing $* into ${venv#"$ROOT"/}"
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        rm -rf "$venv"
+        apt_install python3-venv
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+    printf '%s\n' "$*" >"$stamp"
+}
+
+# ensure_cargo: make a rustup installation usable even when ~/.cargo/bin is
+# not on PATH.
+ensure_cargo() {
+    if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+        PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs) first"
+}
+
+# build_debug_bins PROGRAM...: build the debug binaries of the workspace
+# (`cargo build --bins`, a no-op after `cargo test`) and check that each
+# PROGRAM is in BIN_DIR.
+build_debug_bins() {
+    ensure_cargo
+    header "Building the debug binaries (cargo build --bins)"
+    (cd "$ROOT" && cargo build --bins)
+    local bin
+    for bin in "$@"; do
+        [[ -x "$BIN_DIR/$bin" ]] || die "cargo build did not produce $BIN_DIR/$bin"
+    done
 }
 
 # ---------------------------------------------------------------------------
@@ -656,4 +750,106 @@ api_stop_all() {
         [[ -e "$pidfile" ]] || continue
         stop_pidfile "$(basename "$pidfile" .pid)" "$pidfile" "$bin_dir/api" 15
     done
+}
+
+# ---------------------------------------------------------------------------
+# The services of an instance, run from BIN_DIR
+# ---------------------------------------------------------------------------
+
+# instance_start_clean NAME STOP_FUNCTION: stop what an interrupted run left
+# of instance NAME (STOP_FUNCTION stops every server of the instance), wipe
+# its folder, and set what happens on exit: STOP_FUNCTION runs, then the
+# folder is removed after a success and kept, for its logs, after a failure.
+instance_start_clean() {
+    __instance_name="$1"
+    __instance_stop="$2"
+    header "Starting a clean instance '$__instance_name'"
+    "$__instance_stop"
+    rm -rf "$ROOT/.local/$__instance_name"
+    instance_dir "$__instance_name" >/dev/null
+    trap __instance_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# The EXIT trap of instance_start_clean.
+__instance_cleanup() {
+    local status=$?
+    header "Stopping the instance '$__instance_name'"
+    "$__instance_stop" || true
+    if [[ $status -eq 0 ]]; then
+        rm -rf "$ROOT/.local/$__instance_name"
+    else
+        warn "failed; the logs are kept in .local/$__instance_name/logs/"
+    fi
+    exit "$status"
+}
+
+# proc_start INST_DIR NAME PROGRAM ENV_ASSIGNMENTS...: run BIN_DIR/PROGRAM in
+# the background, detached from the terminal, with ENV_ASSIGNMENTS added to
+# its environment; its output goes to INST_DIR/logs/NAME.log and its pid to
+# INST_DIR/NAME.pid.
+proc_start() {
+    local inst="$1" name="$2" program="$3"
+    shift 3
+    env "$@" setsid "$BIN_DIR/$program" </dev/null >>"$inst/logs/$name.log" 2>&1 &
+    local pid=$! i
+    echo "$pid" >"$inst/$name.pid"
+    # Until it has executed the program, the child is a copy of this shell, which proc_alive
+    # (it checks the command line) would take for a dead process: give it up to 5s for that.
+    for ((i = 0; i < 50; i++)); do
+        if [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$BIN_DIR/$program"* ]] ||
+            ! pid_running "$pid"; then
+            break
+        fi
+        sleep 0.1
+    done
+}
+
+# proc_alive INST_DIR NAME PATTERN: the process recorded in INST_DIR/NAME.pid
+# runs, and its command line holds PATTERN.
+proc_alive() { pidfile_pid "$1/$2.pid" "$3" >/dev/null; }
+
+# proc_fail INST_DIR NAME MESSAGE: stop the script with the end of NAME's log.
+proc_fail() {
+    show_log_tail "$1/logs/$2.log"
+    die "$3"
+}
+
+# proc_wait_ready INST_DIR NAME PATTERN URL [TIMEOUT_SECONDS]: wait for
+# URL/readyz to answer 200, failing at once if the process NAME exits.
+proc_wait_ready() {
+    local inst="$1" name="$2" pattern="$3" url="$4" timeout="${5:-60}" i
+    for ((i = 0; i < timeout * 4; i++)); do
+        proc_alive "$inst" "$name" "$pattern" || proc_fail "$inst" "$name" "$name exited during start-up"
+        if curl -sf --max-time 2 -o /dev/null "$url/readyz"; then
+            return 0
+        fi
+        sleep 0.25
+    done
+    proc_fail "$inst" "$name" "$name is not ready after ${timeout}s ($url/readyz)"
+}
+
+# wait_migrated INST_DIR NAME PG_PORT [TIMEOUT_SECONDS]: wait until the
+# ingestor NAME (pid in INST_DIR/NAME.pid) has applied every migration of
+# migrations/ to the database `orders` on PG_PORT: the api needs the tables.
+wait_migrated() {
+    local inst="$1" name="$2" port="$3" timeout="${4:-60}" expected=0 applied f i
+    for f in "$ROOT"/migrations/*.sql; do
+        if [[ -e "$f" && "$f" != *.down.sql ]]; then
+            expected=$((expected + 1))
+        fi
+    done
+    ((expected > 0)) || die "no migrations found in migrations/"
+    for ((i = 0; i < timeout * 4; i++)); do
+        proc_alive "$inst" "$name" "$BIN_DIR/ingestor" ||
+            proc_fail "$inst" "$name" "the ingestor exited during start-up"
+        applied="$(pg_psql "$port" orders -At -c \
+            'select count(*) from _sqlx_migrations where success' 2>/dev/null || true)"
+        if [[ "$applied" =~ ^[0-9]+$ ]] && ((applied >= expected)); then
+            return 0
+        fi
+        sleep 0.25
+    done
+    proc_fail "$inst" "$name" "the ingestor did not apply the migrations within ${timeout}s"
 }
