@@ -35,7 +35,12 @@ impl Application {
         let acceptor = TcpListener::bind(settings.api_addr)
             .into_acceptor()
             .await
-            .with_context(|| format!("cannot listen on {}", settings.api_addr))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (--api-addr, API_ADDR)",
+                    settings.api_addr
+                )
+            })?;
         let address = acceptor
             .local_addr()
             .first()

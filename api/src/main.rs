@@ -1,10 +1,9 @@
 use api::{Application, Settings};
-use clap::Parser;
 use orders::{lifecycle::shutdown_signal, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = Settings::parse();
+    let settings = Settings::from_env();
     telemetry::init(settings.log_format)?;
     let application = Application::build(settings).await?;
     application.run_until_stopped(shutdown_signal()).await

@@ -37,7 +37,12 @@ impl Application {
         let metrics_acceptor = TcpListener::bind(settings.metrics_addr)
             .into_acceptor()
             .await
-            .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_addr))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} for metrics (--metrics-addr, METRICS_ADDR)",
+                    settings.metrics_addr
+                )
+            })?;
         let metrics_address = metrics_acceptor
             .local_addr()
             .first()

@@ -3,9 +3,10 @@
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches, Subcommand};
+use clap::{Command, CommandFactory, FromArgMatches, Subcommand};
 
 use crate::operator::Operation;
+use crate::settings::name_missing;
 use crate::Settings;
 
 /// What the ingestor was asked to do.
@@ -18,8 +19,8 @@ pub enum Invocation {
 }
 
 impl Invocation {
-    /// From the process's arguments and environment; prints help or an error and exits on a
-    /// malformed command line.
+    /// From the process's arguments and environment; prints help, or one line naming the wrong
+    /// setting, and exits on a malformed command line.
     pub fn from_env() -> Invocation {
         Self::try_from_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
@@ -27,8 +28,20 @@ impl Invocation {
     pub fn try_from_args(
         args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
     ) -> Result<Invocation, clap::Error> {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        // clap reads and checks the environment variables of the consumer's options even when a
+        // command follows, so a command is first parsed without them: it then needs only what it
+        // declares. Anything else (the consumer, help, a wrong command line) goes through the
+        // whole command line, which also refuses the consumer's options before a command.
+        if let Ok(matches) = operator_command().try_get_matches_from(&args) {
+            if let Ok(operation) = Operation::from_arg_matches(&matches) {
+                return Ok(Invocation::Operate(operation));
+            }
+        }
         let mut command = command();
-        let matches = command.try_get_matches_from_mut(args)?;
+        let matches = command
+            .try_get_matches_from_mut(args)
+            .map_err(|e| name_missing(e, &command))?;
         let invocation = if matches.subcommand().is_some() {
             Operation::from_arg_matches(&matches).map(Invocation::Operate)
         } else {
@@ -41,8 +54,13 @@ impl Invocation {
 /// The consumer's options, with the operator's commands beside them. The consumer's options and
 /// their environment variables are exactly those of [`Settings`]; they do not apply to a command,
 /// which reads only what it declares (and `DATABASE_URL` is not required before a command).
-pub fn command() -> clap::Command {
+pub fn command() -> Command {
     Operation::augment_subcommands(Settings::command())
         .args_conflicts_with_subcommands(true)
         .subcommand_negates_reqs(true)
+}
+
+/// The operator's commands alone.
+fn operator_command() -> Command {
+    Operation::augment_subcommands(Command::new("ingestor")).subcommand_required(true)
 }

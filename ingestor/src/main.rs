@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use ingestor::cli::Invocation;
 use ingestor::{operator, Application};
 use orders::lifecycle::shutdown_signal;
-use orders::telemetry::{self, LogFormat};
+use orders::telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Invocation::Operate(operation) => {
-            telemetry::init(LogFormat::Text)?;
+            telemetry::init(operation.settings().log_format)?;
             operator::run(operation).await
         }
     }

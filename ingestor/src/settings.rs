@@ -1,59 +1,142 @@
+//! The ingestor's configuration: command-line flags with environment fallbacks. `ingestor --help`
+//! is the reference. Every value is checked here, before anything connects: a wrong one stops the
+//! ingestor with one line that names the flag and its environment variable.
+
+use std::ffi::OsStr;
+use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Arg, Command, Parser, ValueEnum};
 use orders::telemetry::LogFormat;
+use sqlx::postgres::PgConnectOptions;
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
 ///
-/// Every option can also be given as the environment variable named in brackets. The
-/// `dead-letters` command lists the messages that were not valid orders and replays them.
-#[derive(Debug, Clone, Parser)]
+/// Every option can also be given as the environment variable named in brackets; a wrong value
+/// stops the ingestor at start. Log verbosity follows `RUST_LOG` (for example
+/// `RUST_LOG=ingestor=debug,info`); the default is `info`. The `dead-letters` command lists the
+/// messages that were not valid orders and replays them.
+#[derive(Clone, Parser)]
 #[command(version)]
 pub struct Settings {
-    /// Postgres connection URL of a role that may create tables (migrations run at start).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    /// Postgres connection URL of a role that may create tables (migrations run at start), e.g.
+    /// `postgres://orders_ingestor:PASSWORD@127.0.0.1:5432/orders`. Its value is never printed.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        value_parser = database_url()
+    )]
     pub database_url: String,
 
-    /// NATS URL of the NATS Streaming server.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    /// NATS URL of the NATS Streaming server: `nats://HOST:PORT` (`tls://` for TLS), or several
+    /// separated by commas. A user and password in the URL are not supported.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        value_name = "URL",
+        default_value = "nats://127.0.0.1:4222",
+        value_parser = Setting::new(nats_urls)
+    )]
     pub nats_url: String,
 
-    /// Cluster id of the NATS Streaming server.
-    #[arg(long, env = "STAN_CLUSTER_ID", default_value = "test-cluster")]
+    /// Cluster id of the NATS Streaming server: a NATS subject without wildcards.
+    #[arg(
+        long,
+        env = "STAN_CLUSTER_ID",
+        value_name = "ID",
+        default_value = "test-cluster",
+        value_parser = Setting::new(subject)
+    )]
     pub stan_cluster_id: String,
 
-    /// Channel the orders are published on.
-    #[arg(long, env = "STAN_CHANNEL", default_value = "orders")]
+    /// Channel the orders are published on: a NATS subject without wildcards, e.g. `orders`.
+    #[arg(
+        long,
+        env = "STAN_CHANNEL",
+        value_name = "CHANNEL",
+        default_value = "orders",
+        value_parser = Setting::new(subject)
+    )]
     pub stan_channel: String,
 
-    /// Name of the durable queue group. Every ingestor with the same name shares the work, and a
-    /// restarted one resumes where the group stopped.
-    #[arg(long, env = "STAN_DURABLE", default_value = "ingestor")]
+    /// Name of the durable queue group (no spaces, no `:`). Every ingestor with the same name
+    /// shares the work, and a restarted one resumes where the group stopped.
+    #[arg(
+        long,
+        env = "STAN_DURABLE",
+        value_name = "NAME",
+        default_value = "ingestor",
+        value_parser = Setting::new(durable_name)
+    )]
     pub stan_durable: String,
 
-    /// Client id, unique among the broker's clients [default: ingestor-<host name>].
-    #[arg(long, env = "STAN_CLIENT_ID")]
+    /// Client id, unique among the broker's clients: letters, digits, `-` and `_`
+    /// [default: ingestor-<host name>].
+    #[arg(
+        long,
+        env = "STAN_CLIENT_ID",
+        value_name = "ID",
+        value_parser = Setting::new(client_id)
+    )]
     pub stan_client_id: Option<String>,
 
-    /// How many unacknowledged messages the broker may send at once.
-    #[arg(long, env = "STAN_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..=65_536))]
+    /// How many unacknowledged messages the broker may send at once: 1 to 65536.
+    #[arg(
+        long,
+        env = "STAN_MAX_IN_FLIGHT",
+        value_name = "N",
+        default_value_t = 1024,
+        value_parser = whole_number::<i32>(1..=65_536)
+    )]
     pub stan_max_in_flight: i32,
 
-    /// Seconds the broker waits for an ack before it redelivers: well above the slowest commit.
-    #[arg(long, env = "STAN_ACK_WAIT_SECS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(1..=3600))]
+    /// Seconds the broker waits for an ack before it redelivers, 1 to 3600: well above the slowest
+    /// commit.
+    #[arg(
+        long,
+        env = "STAN_ACK_WAIT_SECS",
+        value_name = "SECS",
+        default_value_t = 30,
+        value_parser = whole_number::<i32>(1..=3600)
+    )]
     pub stan_ack_wait_secs: i32,
 
-    /// The most messages written in one transaction.
-    #[arg(long, env = "BATCH_MAX", default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
+    /// The most messages written in one transaction: 1 to 65535.
+    #[arg(
+        long,
+        env = "BATCH_MAX",
+        value_name = "N",
+        default_value_t = 500,
+        value_parser = whole_number::<u16>(1..=65_535)
+    )]
     pub batch_max: u16,
 
-    /// Where `/metrics` (Prometheus) and `/healthz` are served. Port 0 picks a free port.
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    /// IP address and port where `/metrics` (Prometheus) and `/healthz` are served. Port 0 picks a
+    /// free port.
+    #[arg(
+        long,
+        env = "METRICS_ADDR",
+        value_name = "ADDR",
+        default_value = "0.0.0.0:9090",
+        value_parser = socket_address()
+    )]
     pub metrics_addr: SocketAddr,
 
-    /// Log format: `text` for people, `json` for machines.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    /// Log output: `text` for people, `json` (one object a line) for log collectors.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_parser = log_format()
+    )]
     pub log_format: LogFormat,
 }
 
@@ -82,5 +165,292 @@ impl Settings {
 
     pub fn ack_wait(&self) -> Duration {
         Duration::from_secs(self.stan_ack_wait_secs.unsigned_abs().into())
+    }
+}
+
+/// Everything but the database URL, which may hold a password.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &"(not shown)")
+            .field("nats_url", &self.nats_url)
+            .field("stan_cluster_id", &self.stan_cluster_id)
+            .field("stan_channel", &self.stan_channel)
+            .field("stan_durable", &self.stan_durable)
+            .field("stan_client_id", &self.stan_client_id)
+            .field("stan_max_in_flight", &self.stan_max_in_flight)
+            .field("stan_ack_wait_secs", &self.stan_ack_wait_secs)
+            .field("batch_max", &self.batch_max)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// How the text of a setting becomes its value. When the text is wrong, the error is one line that
+/// names the flag and its environment variable, says what is wrong, and repeats the value unless
+/// the setting hides it (`hide_env_values`: it may hold a password).
+#[derive(Clone)]
+pub(crate) struct Setting<T> {
+    parse: Arc<Parse<T>>,
+    possible_values: Vec<PossibleValue>,
+}
+
+/// Text to value, or what is wrong with the text.
+type Parse<T> = dyn Fn(&str) -> Result<T, String> + Send + Sync;
+
+impl<T> Setting<T> {
+    pub(crate) fn new(parse: impl Fn(&str) -> Result<T, String> + Send + Sync + 'static) -> Self {
+        Setting {
+            parse: Arc::new(parse),
+            possible_values: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Setting<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        command: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let why = match value.to_str().map(|text| (self.parse)(text)) {
+            Some(Ok(parsed)) => return Ok(parsed),
+            Some(Err(why)) => why,
+            None => "must be valid UTF-8".to_string(),
+        };
+        let message = match arg {
+            Some(arg) if !arg.is_hide_env_values_set() => format!(
+                "invalid value '{}' for {}: {why}",
+                shown(value),
+                setting_name(arg)
+            ),
+            Some(arg) => format!(
+                "invalid value for {}: {why} (the value is not shown)",
+                setting_name(arg)
+            ),
+            None => format!("invalid value (not shown): {why}"),
+        };
+        Err(clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).with_cmd(command))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        if self.possible_values.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.possible_values.iter().cloned()))
+        }
+    }
+}
+
+/// `--batch-max (env BATCH_MAX)`.
+fn setting_name(arg: &Arg) -> String {
+    let flag = arg
+        .get_long()
+        .map_or_else(|| arg.get_id().to_string(), |long| format!("--{long}"));
+    match arg.get_env() {
+        Some(variable) => format!("{flag} (env {})", variable.to_string_lossy()),
+        None => flag,
+    }
+}
+
+/// A value as an error repeats it: on one line, at most 80 characters, and with what precedes an
+/// `@` (a URL's user and password) left out.
+fn shown(value: &OsStr) -> String {
+    let text = value.to_string_lossy();
+    let text = match text.rsplit_once('@') {
+        Some((before, after)) => match before.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…@{after}"),
+            None => format!("…@{after}"),
+        },
+        None => text.into_owned(),
+    };
+    let escaped: String = text.escape_debug().collect();
+    if escaped.chars().count() <= 80 {
+        escaped
+    } else {
+        escaped.chars().take(79).chain(['…']).collect()
+    }
+}
+
+/// clap's error for missing required settings, made to name their environment variables too:
+/// `--database-url (env DATABASE_URL) is required`. Other errors are returned unchanged.
+pub(crate) fn name_missing(error: clap::Error, command: &Command) -> clap::Error {
+    if error.kind() != ErrorKind::MissingRequiredArgument {
+        return error;
+    }
+    let Some(ContextValue::Strings(missing)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    if !missing
+        .iter()
+        .any(|usage| find_setting(command, usage).is_some())
+    {
+        return error;
+    }
+    let names: Vec<String> = missing
+        .iter()
+        .map(|usage| find_setting(command, usage).map_or_else(|| usage.clone(), setting_name))
+        .collect();
+    let verb = if names.len() == 1 { "is" } else { "are" };
+    let message = format!("{} {verb} required\n", names.join(" and "));
+    clap::Error::raw(ErrorKind::MissingRequiredArgument, message).with_cmd(command)
+}
+
+/// The setting (an option with an environment variable) that clap shows as `usage`, e.g.
+/// `--database-url <URL>`, in `command` or one of its subcommands.
+fn find_setting<'a>(command: &'a Command, usage: &str) -> Option<&'a Arg> {
+    let flag = usage.split(' ').next()?.strip_prefix("--")?;
+    command
+        .get_arguments()
+        .find(|arg| arg.get_env().is_some() && arg.get_long() == Some(flag))
+        .or_else(|| {
+            command
+                .get_subcommands()
+                .find_map(|sub| find_setting(sub, usage))
+        })
+}
+
+/// A PostgreSQL connection URL, kept as text. What is wrong with it is said without repeating any
+/// part of it.
+pub(crate) fn database_url() -> Setting<String> {
+    Setting::new(|url| {
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+        if !scheme.is_some_and(|s| s == "postgres" || s == "postgresql") {
+            return Err(
+                "must be a URL such as postgres://USER:PASSWORD@HOST:PORT/DATABASE".to_string(),
+            );
+        }
+        // sqlx's messages name the part it cannot read, never the text.
+        match url.parse::<PgConnectOptions>() {
+            Ok(_) => Ok(url.to_string()),
+            Err(sqlx::Error::Configuration(why)) => {
+                Err(format!(
+                    "not a PostgreSQL connection URL: {}",
+                    // The kind is said once.
+                    why.to_string()
+                        .trim_start_matches("error with configuration: ")
+                ))
+            }
+            Err(e) => Err(format!("not a PostgreSQL connection URL: {e}")),
+        }
+    })
+}
+
+/// What the `nats` client reads: `[nats:// | tls://]HOST[:PORT]`, several separated by commas. It
+/// would silently use port 4222 for a port it cannot read, and take `user:password@host` for a host
+/// named `user`.
+fn nats_urls(text: &str) -> Result<String, String> {
+    for url in text.split(',') {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("nats", url));
+        if scheme != "nats" && scheme != "tls" {
+            return Err("must start with nats:// or tls://".into());
+        }
+        if rest.contains('@') {
+            return Err("must not hold a user or password: the client does not read them".into());
+        }
+        if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain spaces or control characters".into());
+        }
+        let (host, port) = rest.split_once(':').unwrap_or((rest, "4222"));
+        if host.is_empty() {
+            return Err("must name a host, e.g. nats://127.0.0.1:4222".into());
+        }
+        if !matches!(port.parse::<u16>(), Ok(1..)) || host.contains(['/', '?']) {
+            return Err(
+                "must be HOST:PORT with a port from 1 to 65535 and nothing after it".into(),
+            );
+        }
+    }
+    Ok(text.to_string())
+}
+
+/// A NATS subject that the broker takes as a channel name: no wildcards, no `/`, dots only between
+/// tokens.
+fn subject(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("must not be empty".into())
+    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("must not contain spaces or control characters".into())
+    } else if text.contains(['*', '>', '/']) {
+        Err("must not contain *, > or /".into())
+    } else if text.starts_with('.') || text.ends_with('.') || text.contains("..") {
+        Err("must not start or end with a dot, nor hold two dots in a row".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// A durable name: the broker refuses `:` in that of a queue group, and NATS spaces in a queue name.
+fn durable_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("must not be empty".into())
+    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("must not contain spaces or control characters".into())
+    } else if text.contains(':') {
+        Err("must not contain : (the broker refuses it)".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// A client id as the broker accepts it.
+fn client_id(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("must not be empty; leave it unset for the default".into())
+    } else if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Err("may hold only letters, digits, - and _".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// A whole number in `range`.
+fn whole_number<T>(range: RangeInclusive<i64>) -> Setting<T>
+where
+    T: TryFrom<i64> + Clone + Send + Sync + 'static,
+{
+    Setting::new(move |text| {
+        text.parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| {
+                format!(
+                    "must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                )
+            })
+    })
+}
+
+fn socket_address() -> Setting<SocketAddr> {
+    Setting::new(|text| {
+        text.parse().map_err(|_| {
+            "must be an IP address and a port, e.g. 0.0.0.0:9090 (port 0 picks a free port)".into()
+        })
+    })
+}
+
+pub(crate) fn log_format() -> Setting<LogFormat> {
+    let possible_values: Vec<PossibleValue> = LogFormat::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .collect();
+    let names: Vec<String> = possible_values
+        .iter()
+        .map(|v| v.get_name().to_string())
+        .collect();
+    let why = format!("must be {}", names.join(" or "));
+    Setting {
+        possible_values,
+        ..Setting::new(move |text| LogFormat::from_str(text, false).map_err(|_| why.clone()))
     }
 }

@@ -11,3 +11,4 @@ mod orders;
 mod page;
 mod resilience;
 mod served_by;
+mod settings;

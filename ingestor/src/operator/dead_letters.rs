@@ -11,6 +11,7 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
 use super::terminal::{escape, preview, to_safe_json};
+use super::OperatorSettings;
 
 /// How much of a payload the text listing shows.
 const PREVIEW_CHARS: usize = 80;
@@ -26,19 +27,10 @@ pub enum DeadLetters {
     Replay(ReplayIds),
 }
 
-/// Where the dead letters are.
-#[derive(Debug, Args)]
-pub struct Database {
-    /// Postgres connection URL of a role that may write (replaying stores orders). Its value is
-    /// never printed.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
-}
-
 #[derive(Debug, Args)]
 pub struct List {
     #[command(flatten)]
-    database: Database,
+    settings: OperatorSettings,
 
     /// Only those that broke this rule, e.g. `malformed_json`.
     #[arg(long, value_name = "RULE")]
@@ -64,7 +56,7 @@ pub struct List {
 #[derive(Debug, Args)]
 pub struct ReplayIds {
     #[command(flatten)]
-    database: Database,
+    settings: OperatorSettings,
 
     /// The ids of the dead letters, as `list` shows them.
     #[arg(value_name = "ID", required = true, num_args = 1..)]
@@ -72,12 +64,15 @@ pub struct ReplayIds {
 }
 
 impl DeadLetters {
+    pub fn settings(&self) -> &OperatorSettings {
+        match self {
+            DeadLetters::List(list) => &list.settings,
+            DeadLetters::Replay(replay) => &replay.settings,
+        }
+    }
+
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let database = match &self {
-            DeadLetters::List(list) => &list.database,
-            DeadLetters::Replay(replay) => &replay.database,
-        };
-        let mut db = super::connect(&database.database_url).await?;
+        let mut db = super::connect(&self.settings().database_url).await?;
         let mut out = std::io::stdout().lock();
         let result = match self {
             DeadLetters::List(list) => list.run(&mut db, &mut out).await,

@@ -7,19 +7,67 @@
 mod dead_letters;
 mod terminal;
 
+use std::fmt;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use orders::telemetry::LogFormat;
 use sqlx::{Connection, PgConnection};
 
 pub use self::dead_letters::DeadLetters;
+use crate::settings::{database_url, log_format};
 
 #[derive(Debug, Subcommand)]
 pub enum Operation {
     /// List the messages that were not valid orders, and replay them once fixed upstream.
     #[command(name = "dead-letters", subcommand)]
     DeadLetters(DeadLetters),
+}
+
+impl Operation {
+    pub fn settings(&self) -> &OperatorSettings {
+        match self {
+            Operation::DeadLetters(command) => command.settings(),
+        }
+    }
+}
+
+/// All that a command reads from its flags and the environment. The consumer's settings do not
+/// apply: a command neither reads nor checks them.
+#[derive(Args)]
+pub struct OperatorSettings {
+    /// Postgres connection URL of a role that may write (replaying stores orders). Its value is
+    /// never printed.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        value_parser = database_url()
+    )]
+    database_url: String,
+
+    /// Log output (on standard error): `text` for people, `json` (one object a line) for log
+    /// collectors.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_parser = log_format()
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Without the database URL, which may hold a password.
+impl fmt::Debug for OperatorSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperatorSettings")
+            .field("database_url", &"(not shown)")
+            .field("log_format", &self.log_format)
+            .finish()
+    }
 }
 
 /// Runs the command. The exit code says whether it did all it was asked.

@@ -8,3 +8,4 @@ mod helpers;
 mod ingest;
 mod metrics;
 mod operator;
+mod settings;
