@@ -87,25 +87,33 @@ async fn keep_current(
 }
 
 /// Reads every order above the watermark into the cache, page by page; returns how many.
-/// It first reads `max(seq)`, so that the metrics show how far behind the cache is while it
-/// catches up (a warm-up of many pages); orders committed after that wake it again.
+///
+/// A wake-up after a commit is one query: a page that is not full holds every order visible when it
+/// was read, so the cache is then level with the table. Only while whole pages come (a warm-up, or a
+/// long outage) is `max(seq)` read too, so that the metrics show how far behind the cache is.
 async fn catch_up(pool: &PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx::Result<usize> {
-    let newest = orders::db::max_seq(pool).await?;
     let mut read = 0;
     loop {
         let page = orders::db::orders_after(pool, cache.watermark(), PAGE_SIZE).await?;
         let count = page.len();
         cache.apply(page);
         let watermark = cache.watermark();
+        let full = count == PAGE_SIZE as usize;
+        let lag = if full {
+            orders::db::max_seq(pool)
+                .await?
+                .saturating_sub(watermark)
+                .max(0)
+        } else {
+            0
+        };
         metrics.cache_watermark.set(watermark);
-        metrics
-            .cache_lag
-            .set(newest.saturating_sub(watermark).max(0));
+        metrics.cache_lag.set(lag);
         metrics
             .cache_orders
             .set(i64::try_from(cache.len()).unwrap_or(i64::MAX));
         read += count;
-        if count < PAGE_SIZE as usize {
+        if !full {
             return Ok(read);
         }
     }

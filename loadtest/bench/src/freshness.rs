@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, default_value_t = 20)]
     seconds: u64,
     /// Follow one order in this many.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     sample_every: u64,
     /// Publishing connections.
     #[arg(long, default_value_t = 4)]

@@ -299,7 +299,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     writeln!(
         w,
         "{} orders published at {} orders/s (achieved {:.0}/s) from several connections while \
-         the service runs; one order in ten is followed: from the start of its publish, each of \
+         the service runs; one order in twenty is followed: from the start of its publish, each of \
          the {} api replicas is asked for it every millisecond until it answers 200.\n",
         thousands(freshness.published),
         thousands(freshness.target_rate),
