@@ -1,15 +1,14 @@
 //! The api's configuration: command-line flags with environment fallbacks. `api --help` is the
 //! reference. Every value is checked here, before anything connects: a wrong one stops the api
-//! with one line that names the flag and its environment variable.
+//! with one line that names the flag and its environment variable (see [`orders::settings`], which
+//! also parses what both processes take).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use clap::builder::{PossibleValue, TypedValueParser};
-use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Arg, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use orders::settings::{database_url, log_format, name_missing, socket_address, Setting};
 use orders::telemetry::LogFormat;
 use sqlx::postgres::PgConnectOptions;
 
@@ -41,7 +40,7 @@ pub struct Settings {
         env = "API_ADDR",
         value_name = "ADDR",
         default_value = "0.0.0.0:8080",
-        value_parser = socket_address()
+        value_parser = socket_address("0.0.0.0:8080")
     )]
     pub api_addr: SocketAddr,
 
@@ -132,144 +131,6 @@ fn host_name() -> String {
         .unwrap_or_else(|| format!("pid-{}", std::process::id()))
 }
 
-/// How the text of a setting becomes its value. When the text is wrong, the error is one line that
-/// names the flag and its environment variable, says what is wrong, and repeats the value unless
-/// the setting hides it (`hide_env_values`: it is a secret).
-#[derive(Clone)]
-struct Setting<T> {
-    parse: Arc<Parse<T>>,
-    possible_values: Vec<PossibleValue>,
-}
-
-/// Text to value, or what is wrong with the text.
-type Parse<T> = dyn Fn(&str) -> Result<T, String> + Send + Sync;
-
-impl<T> Setting<T> {
-    fn new(parse: impl Fn(&str) -> Result<T, String> + Send + Sync + 'static) -> Self {
-        Setting {
-            parse: Arc::new(parse),
-            possible_values: Vec::new(),
-        }
-    }
-}
-
-impl<T: Clone + Send + Sync + 'static> TypedValueParser for Setting<T> {
-    type Value = T;
-
-    fn parse_ref(
-        &self,
-        command: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<T, clap::Error> {
-        let why = match value.to_str().map(|text| (self.parse)(text)) {
-            Some(Ok(parsed)) => return Ok(parsed),
-            Some(Err(why)) => why,
-            None => "must be valid UTF-8".to_string(),
-        };
-        let message = match arg {
-            Some(arg) if !arg.is_hide_env_values_set() => format!(
-                "invalid value '{}' for {}: {why}",
-                shown(value),
-                setting_name(arg)
-            ),
-            Some(arg) => format!(
-                "invalid value for {}: {why} (the value is not shown)",
-                setting_name(arg)
-            ),
-            None => format!("invalid value (not shown): {why}"),
-        };
-        Err(clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).with_cmd(command))
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        if self.possible_values.is_empty() {
-            None
-        } else {
-            Some(Box::new(self.possible_values.iter().cloned()))
-        }
-    }
-}
-
-/// `--api-addr (env API_ADDR)`.
-fn setting_name(arg: &Arg) -> String {
-    let flag = arg
-        .get_long()
-        .map_or_else(|| arg.get_id().to_string(), |long| format!("--{long}"));
-    match arg.get_env() {
-        Some(variable) => format!("{flag} (env {})", variable.to_string_lossy()),
-        None => flag,
-    }
-}
-
-/// A value as an error repeats it: on one line, at most 80 characters, and with what precedes an
-/// `@` (a URL's user and password) left out.
-fn shown(value: &OsStr) -> String {
-    let text = value.to_string_lossy();
-    let text = match text.rsplit_once('@') {
-        Some((before, after)) => match before.split_once("://") {
-            Some((scheme, _)) => format!("{scheme}://…@{after}"),
-            None => format!("…@{after}"),
-        },
-        None => text.into_owned(),
-    };
-    let escaped: String = text.escape_debug().collect();
-    if escaped.chars().count() <= 80 {
-        escaped
-    } else {
-        escaped.chars().take(79).chain(['…']).collect()
-    }
-}
-
-/// clap's error for missing required settings, made to name their environment variables too:
-/// `--database-url (env DATABASE_URL) is required`. Other errors are returned unchanged.
-fn name_missing(error: clap::Error, command: &Command) -> clap::Error {
-    if error.kind() != ErrorKind::MissingRequiredArgument {
-        return error;
-    }
-    let Some(ContextValue::Strings(missing)) = error.get(ContextKind::InvalidArg) else {
-        return error;
-    };
-    let Some(names) = missing
-        .iter()
-        .map(|usage| {
-            // `--database-url <URL>`: the option with that flag and an environment variable.
-            let flag = usage.split(' ').next()?.strip_prefix("--")?;
-            command
-                .get_arguments()
-                .find(|arg| arg.get_env().is_some() && arg.get_long() == Some(flag))
-                .map(setting_name)
-        })
-        .collect::<Option<Vec<String>>>()
-    else {
-        return error;
-    };
-    let message = format!("{} is required\n", names.join(" and "));
-    clap::Error::raw(ErrorKind::MissingRequiredArgument, message).with_cmd(command)
-}
-
-/// A PostgreSQL connection URL. What is wrong with it is said without repeating any part of it.
-fn database_url() -> Setting<PgConnectOptions> {
-    Setting::new(|url| {
-        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-        if !scheme.is_some_and(|s| s == "postgres" || s == "postgresql") {
-            return Err(
-                "must be a URL such as postgres://USER:PASSWORD@HOST:PORT/DATABASE".to_string(),
-            );
-        }
-        // sqlx's messages name the part it cannot read, never the text.
-        url.parse().map_err(|e| match e {
-            sqlx::Error::Configuration(why) => format!(
-                "not a PostgreSQL connection URL: {}",
-                // The kind is said once.
-                why.to_string()
-                    .trim_start_matches("error with configuration: ")
-            ),
-            e => format!("not a PostgreSQL connection URL: {e}"),
-        })
-    })
-}
-
 fn admin_token() -> Setting<AdminToken> {
     Setting::new(|token| {
         if token.is_empty() {
@@ -284,30 +145,6 @@ fn milliseconds() -> Setting<Duration> {
         Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
         _ => Err("must be a whole number of milliseconds, at least 1".to_string()),
     })
-}
-
-fn socket_address() -> Setting<SocketAddr> {
-    Setting::new(|text| {
-        text.parse().map_err(|_| {
-            "must be an IP address and a port, e.g. 0.0.0.0:8080 (port 0 picks a free port)".into()
-        })
-    })
-}
-
-fn log_format() -> Setting<LogFormat> {
-    let possible_values: Vec<PossibleValue> = LogFormat::value_variants()
-        .iter()
-        .filter_map(ValueEnum::to_possible_value)
-        .collect();
-    let names: Vec<String> = possible_values
-        .iter()
-        .map(|v| v.get_name().to_string())
-        .collect();
-    let why = format!("must be {}", names.join(" or "));
-    Setting {
-        possible_values,
-        ..Setting::new(move |text| LogFormat::from_str(text, false).map_err(|_| why.clone()))
-    }
 }
 
 /// Where the database is, for logs: host, port, database and user, never the password.

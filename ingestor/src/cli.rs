@@ -4,9 +4,9 @@
 use std::ffi::OsString;
 
 use clap::{Command, CommandFactory, FromArgMatches, Subcommand};
+use orders::settings::name_missing;
 
 use crate::operator::Operation;
-use crate::settings::name_missing;
 use crate::Settings;
 
 /// What the ingestor was asked to do.

@@ -1,19 +1,16 @@
 //! The ingestor's configuration: command-line flags with environment fallbacks. `ingestor --help`
 //! is the reference. Every value is checked here, before anything connects: a wrong one stops the
-//! ingestor with one line that names the flag and its environment variable.
+//! ingestor with one line that names the flag and its environment variable (see
+//! [`orders::settings`], which also parses what both processes take).
 
-use std::ffi::OsStr;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
-use std::sync::Arc;
 use std::time::Duration;
 
-use clap::builder::{PossibleValue, TypedValueParser};
-use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Arg, Command, Parser, ValueEnum};
+use clap::Parser;
+use orders::settings::{log_format, postgres_url, socket_address, Setting};
 use orders::telemetry::LogFormat;
-use sqlx::postgres::PgConnectOptions;
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
 ///
@@ -125,7 +122,7 @@ pub struct Settings {
         env = "METRICS_ADDR",
         value_name = "ADDR",
         default_value = "0.0.0.0:9090",
-        value_parser = socket_address()
+        value_parser = socket_address("0.0.0.0:9090")
     )]
     pub metrics_addr: SocketAddr,
 
@@ -187,157 +184,10 @@ impl fmt::Debug for Settings {
     }
 }
 
-/// How the text of a setting becomes its value. When the text is wrong, the error is one line that
-/// names the flag and its environment variable, says what is wrong, and repeats the value unless
-/// the setting hides it (`hide_env_values`: it may hold a password).
-#[derive(Clone)]
-pub(crate) struct Setting<T> {
-    parse: Arc<Parse<T>>,
-    possible_values: Vec<PossibleValue>,
-}
-
-/// Text to value, or what is wrong with the text.
-type Parse<T> = dyn Fn(&str) -> Result<T, String> + Send + Sync;
-
-impl<T> Setting<T> {
-    pub(crate) fn new(parse: impl Fn(&str) -> Result<T, String> + Send + Sync + 'static) -> Self {
-        Setting {
-            parse: Arc::new(parse),
-            possible_values: Vec::new(),
-        }
-    }
-}
-
-impl<T: Clone + Send + Sync + 'static> TypedValueParser for Setting<T> {
-    type Value = T;
-
-    fn parse_ref(
-        &self,
-        command: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<T, clap::Error> {
-        let why = match value.to_str().map(|text| (self.parse)(text)) {
-            Some(Ok(parsed)) => return Ok(parsed),
-            Some(Err(why)) => why,
-            None => "must be valid UTF-8".to_string(),
-        };
-        let message = match arg {
-            Some(arg) if !arg.is_hide_env_values_set() => format!(
-                "invalid value '{}' for {}: {why}",
-                shown(value),
-                setting_name(arg)
-            ),
-            Some(arg) => format!(
-                "invalid value for {}: {why} (the value is not shown)",
-                setting_name(arg)
-            ),
-            None => format!("invalid value (not shown): {why}"),
-        };
-        Err(clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).with_cmd(command))
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        if self.possible_values.is_empty() {
-            None
-        } else {
-            Some(Box::new(self.possible_values.iter().cloned()))
-        }
-    }
-}
-
-/// `--batch-max (env BATCH_MAX)`.
-fn setting_name(arg: &Arg) -> String {
-    let flag = arg
-        .get_long()
-        .map_or_else(|| arg.get_id().to_string(), |long| format!("--{long}"));
-    match arg.get_env() {
-        Some(variable) => format!("{flag} (env {})", variable.to_string_lossy()),
-        None => flag,
-    }
-}
-
-/// A value as an error repeats it: on one line, at most 80 characters, and with what precedes an
-/// `@` (a URL's user and password) left out.
-fn shown(value: &OsStr) -> String {
-    let text = value.to_string_lossy();
-    let text = match text.rsplit_once('@') {
-        Some((before, after)) => match before.split_once("://") {
-            Some((scheme, _)) => format!("{scheme}://…@{after}"),
-            None => format!("…@{after}"),
-        },
-        None => text.into_owned(),
-    };
-    let escaped: String = text.escape_debug().collect();
-    if escaped.chars().count() <= 80 {
-        escaped
-    } else {
-        escaped.chars().take(79).chain(['…']).collect()
-    }
-}
-
-/// clap's error for missing required settings, made to name their environment variables too:
-/// `--database-url (env DATABASE_URL) is required`. Other errors are returned unchanged.
-pub(crate) fn name_missing(error: clap::Error, command: &Command) -> clap::Error {
-    if error.kind() != ErrorKind::MissingRequiredArgument {
-        return error;
-    }
-    let Some(ContextValue::Strings(missing)) = error.get(ContextKind::InvalidArg) else {
-        return error;
-    };
-    if !missing
-        .iter()
-        .any(|usage| find_setting(command, usage).is_some())
-    {
-        return error;
-    }
-    let names: Vec<String> = missing
-        .iter()
-        .map(|usage| find_setting(command, usage).map_or_else(|| usage.clone(), setting_name))
-        .collect();
-    let verb = if names.len() == 1 { "is" } else { "are" };
-    let message = format!("{} {verb} required\n", names.join(" and "));
-    clap::Error::raw(ErrorKind::MissingRequiredArgument, message).with_cmd(command)
-}
-
-/// The setting (an option with an environment variable) that clap shows as `usage`, e.g.
-/// `--database-url <URL>`, in `command` or one of its subcommands.
-fn find_setting<'a>(command: &'a Command, usage: &str) -> Option<&'a Arg> {
-    let flag = usage.split(' ').next()?.strip_prefix("--")?;
-    command
-        .get_arguments()
-        .find(|arg| arg.get_env().is_some() && arg.get_long() == Some(flag))
-        .or_else(|| {
-            command
-                .get_subcommands()
-                .find_map(|sub| find_setting(sub, usage))
-        })
-}
-
 /// A PostgreSQL connection URL, kept as text. What is wrong with it is said without repeating any
 /// part of it.
 pub(crate) fn database_url() -> Setting<String> {
-    Setting::new(|url| {
-        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-        if !scheme.is_some_and(|s| s == "postgres" || s == "postgresql") {
-            return Err(
-                "must be a URL such as postgres://USER:PASSWORD@HOST:PORT/DATABASE".to_string(),
-            );
-        }
-        // sqlx's messages name the part it cannot read, never the text.
-        match url.parse::<PgConnectOptions>() {
-            Ok(_) => Ok(url.to_string()),
-            Err(sqlx::Error::Configuration(why)) => {
-                Err(format!(
-                    "not a PostgreSQL connection URL: {}",
-                    // The kind is said once.
-                    why.to_string()
-                        .trim_start_matches("error with configuration: ")
-                ))
-            }
-            Err(e) => Err(format!("not a PostgreSQL connection URL: {e}")),
-        }
-    })
+    Setting::new(|url| postgres_url(url).map(|_| url.to_string()))
 }
 
 /// What the `nats` client reads: `[nats:// | tls://]HOST[:PORT]`, several separated by commas. It
@@ -371,11 +221,8 @@ fn nats_urls(text: &str) -> Result<String, String> {
 /// A NATS subject that the broker takes as a channel name: no wildcards, no `/`, dots only between
 /// tokens.
 fn subject(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        Err("must not be empty".into())
-    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Err("must not contain spaces or control characters".into())
-    } else if text.contains(['*', '>', '/']) {
+    one_word(text)?;
+    if text.contains(['*', '>', '/']) {
         Err("must not contain *, > or /".into())
     } else if text.starts_with('.') || text.ends_with('.') || text.contains("..") {
         Err("must not start or end with a dot, nor hold two dots in a row".into())
@@ -386,14 +233,22 @@ fn subject(text: &str) -> Result<String, String> {
 
 /// A durable name: the broker refuses `:` in that of a queue group, and NATS spaces in a queue name.
 fn durable_name(text: &str) -> Result<String, String> {
+    one_word(text)?;
+    if text.contains(':') {
+        Err("must not contain : (the broker refuses it)".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// What every name given to the broker is: not empty, without spaces or control characters.
+fn one_word(text: &str) -> Result<(), String> {
     if text.is_empty() {
         Err("must not be empty".into())
     } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Err("must not contain spaces or control characters".into())
-    } else if text.contains(':') {
-        Err("must not contain : (the broker refuses it)".into())
     } else {
-        Ok(text.to_string())
+        Ok(())
     }
 }
 
@@ -429,28 +284,4 @@ where
                 )
             })
     })
-}
-
-fn socket_address() -> Setting<SocketAddr> {
-    Setting::new(|text| {
-        text.parse().map_err(|_| {
-            "must be an IP address and a port, e.g. 0.0.0.0:9090 (port 0 picks a free port)".into()
-        })
-    })
-}
-
-pub(crate) fn log_format() -> Setting<LogFormat> {
-    let possible_values: Vec<PossibleValue> = LogFormat::value_variants()
-        .iter()
-        .filter_map(ValueEnum::to_possible_value)
-        .collect();
-    let names: Vec<String> = possible_values
-        .iter()
-        .map(|v| v.get_name().to_string())
-        .collect();
-    let why = format!("must be {}", names.join(" or "));
-    Setting {
-        possible_values,
-        ..Setting::new(move |text| LogFormat::from_str(text, false).map_err(|_| why.clone()))
-    }
 }

@@ -1,9 +1,11 @@
 //! The order domain, shared by the ingestor and the api: the model, its validation, the SQL both
-//! processes run and the migrations that shape the database.
+//! processes run and the migrations that shape the database. Also what both processes do the same
+//! way: read their settings ([`settings`]), log ([`telemetry`]), retry and stop ([`lifecycle`]).
 
 pub mod db;
 pub mod lifecycle;
 pub mod model;
+pub mod settings;
 pub mod telemetry;
 pub mod validate;
 

@@ -1,9 +1,11 @@
 //! Helpers for black-box tests against the real Postgres and the real NATS Streaming server that
-//! `scripts/test` starts. Each test gets a database and a channel of its own.
+//! `scripts/test` starts. Each test gets a database and a channel of its own. [`settings`] runs
+//! a process's binary to test its settings, which needs no server.
 
 mod db;
 mod postgres;
 mod private_stan;
+pub mod settings;
 mod stan;
 mod wait;
 

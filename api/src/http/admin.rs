@@ -1,10 +1,7 @@
 //! Who may use the operations that show personal data: a caller with the admin token.
 
-use std::ffi::OsStr;
 use std::fmt;
 
-use clap::builder::TypedValueParser;
-use clap::error::ErrorKind;
 use poem_openapi::auth::Bearer;
 use poem_openapi::SecurityScheme;
 use subtle::ConstantTimeEq;
@@ -32,38 +29,11 @@ impl AdminToken {
     pub fn matches(&self, presented: &str) -> bool {
         self.0.as_bytes().ct_eq(presented.as_bytes()).into()
     }
-
-    /// The command-line parser of a token, whose errors do not repeat the value (clap's would).
-    pub fn parser() -> impl TypedValueParser<Value = AdminToken> {
-        TokenParser
-    }
 }
 
 impl fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AdminToken(…)")
-    }
-}
-
-#[derive(Clone)]
-struct TokenParser;
-
-impl TypedValueParser for TokenParser {
-    type Value = AdminToken;
-
-    fn parse_ref(
-        &self,
-        command: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &OsStr,
-    ) -> Result<AdminToken, clap::Error> {
-        let name = arg.map_or_else(|| "the admin token".to_string(), |a| a.to_string());
-        let invalid = |why: &str| {
-            clap::Error::raw(ErrorKind::ValueValidation, format!("{name} {why}\n"))
-                .with_cmd(command)
-        };
-        let token = value.to_str().ok_or_else(|| invalid("is not UTF-8"))?;
-        AdminToken::new(token).map_err(|why| invalid(&why))
     }
 }
 

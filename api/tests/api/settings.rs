@@ -5,16 +5,18 @@
 //! where nothing listens, and an api that got past its settings would keep serving and waiting for
 //! that database, so the test would see it still running.
 
-use std::net::TcpListener;
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
 use clap::{Arg, CommandFactory};
-use tokio::process::Command;
+use testkit::settings::{
+    assert_a_malformed_database_url_is_refused, assert_a_missing_database_url_is_named,
+    assert_a_wrong_rust_log_is_refused, assert_every_setting_is_tried,
+    assert_every_wrong_value_is_refused, assert_help_documents, assert_readme_lists, closed_port,
+    refusal, run, with, wrong, Env, Wrong,
+};
 
-/// How long a wrong setting may take to stop the binary: ample for a loaded machine to start it.
-/// One still running by then has started, which the wrong setting should have prevented.
-const FAIL_FAST: Duration = Duration::from_secs(30);
+/// The binary under test.
+const API: &str = env!("CARGO_BIN_EXE_api");
 
 /// A password that must never be printed.
 const PASSWORD: &str = "fake-password-7b3e1a";
@@ -22,28 +24,6 @@ const PASSWORD: &str = "fake-password-7b3e1a";
 /// Settings that accept any value: `REPLICA_NAME` is sent as a header with anything but visible
 /// ASCII replaced, and the host name is used when it is blank.
 const ANY_VALUE: &[&str] = &["REPLICA_NAME"];
-
-/// A wrong value of a setting, and words of the message that must say what is wrong.
-struct Wrong {
-    flag: &'static str,
-    variable: &'static str,
-    value: &'static str,
-    says: &'static str,
-}
-
-const fn wrong(
-    flag: &'static str,
-    variable: &'static str,
-    value: &'static str,
-    says: &'static str,
-) -> Wrong {
-    Wrong {
-        flag,
-        variable,
-        value,
-        says,
-    }
-}
 
 const WRONG: &[Wrong] = &[
     wrong("--database-url", "DATABASE_URL", "", "postgres://USER"),
@@ -129,14 +109,8 @@ const WRONG: &[Wrong] = &[
 /// Secrets: their values are never repeated.
 const SECRETS: &[&str] = &["DATABASE_URL", "ADMIN_TOKEN"];
 
-/// A port on this machine where nothing listens.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
-}
-
 /// Valid settings that lead nowhere: a database that is not there, any free port.
-fn nowhere() -> Vec<(&'static str, String)> {
+fn nowhere() -> Env {
     vec![
         (
             "DATABASE_URL",
@@ -149,111 +123,29 @@ fn nowhere() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Replaces the variable `name` in `env`, or adds it.
-fn with(
-    mut env: Vec<(&'static str, String)>,
-    name: &'static str,
-    value: &str,
-) -> Vec<(&'static str, String)> {
-    env.retain(|(n, _)| *n != name);
-    env.push((name, value.to_string()));
-    env
-}
-
-/// The binary with `args` and only `env` in its environment, given [`FAIL_FAST`] to stop.
+/// The binary with `args` and only `env` in its environment.
 async fn api(args: &[String], env: &[(&str, String)]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_api"))
-        .env_clear()
-        .envs(env.iter().map(|(name, value)| (name, value)))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the api binary");
-    match tokio::time::timeout(FAIL_FAST, child.wait_with_output()).await {
-        Ok(output) => output.expect("wait for the api binary"),
-        Err(_) => panic!(
-            "args {args:?}, environment {env:?}: still running after {FAIL_FAST:?}; \
-             the settings were not refused at start"
-        ),
-    }
+    run(API, args, env).await
 }
 
-/// The one line of standard error of a binary that refused its settings.
-fn refusal(output: &Output, case: &str) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(2), "{case}: {stderr}");
-    assert!(output.stdout.is_empty(), "{case}: {output:?}");
-    let line = stderr.strip_suffix('\n').unwrap_or(&stderr);
-    assert!(
-        line.starts_with("error: ") && !line.contains('\n'),
-        "{case}: not one line: {stderr}"
-    );
-    line.to_string()
+/// The settings: every option but help and version.
+fn settings_args() -> Vec<Arg> {
+    testkit::settings::settings_args(&api::Settings::command())
 }
 
 #[tokio::test]
 async fn every_wrong_setting_stops_the_api_at_start_with_one_line_naming_it() {
-    for w in WRONG {
-        let by_flag = api(&[format!("{}={}", w.flag, w.value)], &nowhere()).await;
-        let by_variable = api(&[], &with(nowhere(), w.variable, w.value)).await;
-
-        for (how, output) in [("flag", by_flag), ("variable", by_variable)] {
-            let case = format!("{}={:?} by {how}", w.variable, w.value);
-            let line = refusal(&output, &case);
-            assert!(line.contains(w.flag), "{case}: {line}");
-            assert!(
-                line.contains(&format!("env {}", w.variable)),
-                "{case}: {line}"
-            );
-            assert!(line.contains(w.says), "{case}: {line}");
-            if SECRETS.contains(&w.variable) {
-                assert!(line.ends_with("(the value is not shown)"), "{case}: {line}");
-                assert!(
-                    w.value.is_empty() || !line.contains(w.value),
-                    "{case}: {line}"
-                );
-            } else {
-                assert!(line.contains(&format!("'{}'", w.value)), "{case}: {line}");
-            }
-        }
-    }
+    assert_every_wrong_value_is_refused(API, WRONG, nowhere, SECRETS).await;
 }
 
 #[test]
 fn every_setting_has_a_wrong_value_in_the_table() {
-    for arg in settings_args() {
-        let variable = arg.get_env().unwrap().to_str().unwrap();
-        assert!(
-            ANY_VALUE.contains(&variable) || WRONG.iter().any(|w| w.variable == variable),
-            "no wrong value of {variable} is tried"
-        );
-    }
+    assert_every_setting_is_tried(&settings_args(), WRONG, ANY_VALUE);
 }
 
 #[tokio::test]
 async fn a_malformed_database_url_is_refused_without_printing_its_password() {
-    for url in [
-        format!("postgres://orders_api:{PASSWORD}@[127.0.0.1/orders"),
-        format!("postgres://orders_api:{PASSWORD}@127.0.0.1:5432x/orders"),
-        format!("postgres://orders_api:{PASSWORD}@127.0.0.1/orders?sslmode=maybe"),
-        format!("postgres//orders_api:{PASSWORD}@127.0.0.1/orders"),
-    ] {
-        let by_flag = api(&[format!("--database-url={url}")], &nowhere()).await;
-        let by_variable = api(&[], &with(nowhere(), "DATABASE_URL", &url)).await;
-
-        for (how, output) in [("flag", by_flag), ("variable", by_variable)] {
-            let case = format!("a malformed URL by {how}");
-            let line = refusal(&output, &case);
-            assert!(
-                line.contains("--database-url (env DATABASE_URL)"),
-                "{case}: {line}"
-            );
-            assert!(!line.contains(PASSWORD), "{case}: {line}");
-        }
-    }
+    assert_a_malformed_database_url_is_refused(API, &[&[]], nowhere, PASSWORD).await;
 }
 
 #[tokio::test]
@@ -268,59 +160,13 @@ async fn a_wrong_admin_token_is_refused_without_printing_it() {
 
 #[tokio::test]
 async fn a_missing_database_url_is_named_with_its_variable() {
-    let env: Vec<_> = nowhere()
-        .into_iter()
-        .filter(|(name, _)| *name != "DATABASE_URL")
-        .collect();
-    let output = api(&[], &env).await;
-
-    let line = refusal(&output, "no DATABASE_URL");
-    assert!(
-        line.contains("--database-url (env DATABASE_URL) is required"),
-        "{line}"
-    );
+    assert_a_missing_database_url_is_named(API, &[&[]], nowhere).await;
 }
 
 #[tokio::test]
 async fn a_wrong_rust_log_stops_the_api_at_start_naming_it() {
-    let output = api(&[], &with(nowhere(), "RUST_LOG", "api=loud")).await;
-
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("RUST_LOG"), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-}
-
-/// The settings: every option but help and version.
-fn settings_args() -> Vec<Arg> {
-    let command = api::Settings::command();
-    let args: Vec<Arg> = command
-        .get_arguments()
-        .filter(|arg| !["help", "version"].contains(&arg.get_id().as_str()))
-        .cloned()
-        .collect();
-    for arg in &args {
-        assert!(arg.get_env().is_some(), "{arg} has no environment variable");
-        assert!(arg.get_help().is_some(), "{arg} is not documented");
-    }
-    args
-}
-
-/// The part of a `--help` text about `--flag`: its line and its description.
-fn help_of<'a>(help: &'a str, flag: &str) -> Vec<&'a str> {
-    let is_option = |line: &str| {
-        let indent = line.len() - line.trim_start().len();
-        indent <= 6 && line.trim_start().starts_with('-')
-    };
-    let mut lines = help.lines().skip_while(|line| {
-        !(is_option(line) && line.trim_start().starts_with(&format!("{flag} ")))
-    });
-    let first = lines
-        .next()
-        .unwrap_or_else(|| panic!("{flag} is not in the help:\n{help}"));
-    std::iter::once(first)
-        .chain(lines.take_while(|line| !is_option(line)))
-        .collect()
+    let env = with(nowhere(), "RUST_LOG", "api=loud");
+    assert_a_wrong_rust_log_is_refused(API, &env).await;
 }
 
 #[tokio::test]
@@ -329,46 +175,11 @@ async fn the_help_documents_every_setting_with_its_variable_and_default() {
     let help = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(0), "{help}");
 
-    for arg in settings_args() {
-        let flag = format!("--{}", arg.get_long().unwrap());
-        let text = help_of(&help, &flag).join("\n");
-        let variable = arg.get_env().unwrap().to_str().unwrap();
-        assert!(text.contains(&format!("[env: {variable}")), "{text}");
-        match arg.get_default_values() {
-            [default] => assert!(
-                text.contains(&format!("[default: {}]", default.to_str().unwrap())),
-                "{text}"
-            ),
-            _ => assert!(
-                arg.is_required_set() || text.contains("[default: ") || text.contains("Without it"),
-                "{flag} has neither a default nor says what happens without it: {text}"
-            ),
-        }
-    }
+    assert_help_documents(&help, &settings_args());
 }
 
 #[test]
 fn the_readme_lists_every_setting_with_its_default() {
     let readme = include_str!("../../../README.md");
-    let section = readme
-        .split("\n## Configuration\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("a Configuration section in the README");
-
-    for arg in settings_args() {
-        let variable = arg.get_env().unwrap().to_str().unwrap();
-        let row = section
-            .lines()
-            .find(|line| line.starts_with(&format!("| `{variable}` |")))
-            .unwrap_or_else(|| panic!("{variable} is not in the README's table"));
-        assert!(
-            row.contains("| api |") || row.contains("| both |"),
-            "{variable}: {row}"
-        );
-        if let [default] = arg.get_default_values() {
-            let default = default.to_str().unwrap();
-            assert!(row.contains(&format!("`{default}`")), "{variable}: {row}");
-        }
-    }
+    assert_readme_lists(readme, &settings_args(), "api");
 }

@@ -12,11 +12,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use orders::settings::log_format;
 use orders::telemetry::LogFormat;
 use sqlx::{Connection, PgConnection};
 
 pub use self::dead_letters::DeadLetters;
-use crate::settings::{database_url, log_format};
+use crate::settings::database_url;
 
 #[derive(Debug, Subcommand)]
 pub enum Operation {

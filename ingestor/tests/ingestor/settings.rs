@@ -5,41 +5,21 @@
 //! points at a port where nothing listens, so an ingestor that got past its settings would keep
 //! retrying there and the test would see it still running.
 
-use std::net::TcpListener;
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
 use clap::Arg;
-use tokio::process::Command;
+use testkit::settings::{
+    assert_a_malformed_database_url_is_refused, assert_a_missing_database_url_is_named,
+    assert_a_wrong_rust_log_is_refused, assert_every_setting_is_tried,
+    assert_every_wrong_value_is_refused, assert_help_documents, assert_readme_lists, closed_port,
+    help_of, refusal, run, with, wrong, Env, Wrong,
+};
 
-/// How long a wrong setting may take to stop the binary: ample for a loaded machine to start it.
-/// One still running by then is connecting, which the wrong setting should have prevented.
-const FAIL_FAST: Duration = Duration::from_secs(30);
+/// The binary under test.
+const INGESTOR: &str = env!("CARGO_BIN_EXE_ingestor");
 
 /// A password that must never be printed.
 const PASSWORD: &str = "fake-password-4f1c9e";
-
-/// A wrong value of a setting, and words of the message that must say what is wrong.
-struct Wrong {
-    flag: &'static str,
-    variable: &'static str,
-    value: &'static str,
-    says: &'static str,
-}
-
-const fn wrong(
-    flag: &'static str,
-    variable: &'static str,
-    value: &'static str,
-    says: &'static str,
-) -> Wrong {
-    Wrong {
-        flag,
-        variable,
-        value,
-        says,
-    }
-}
 
 const WRONG: &[Wrong] = &[
     wrong("--database-url", "DATABASE_URL", "", "postgres://USER"),
@@ -188,14 +168,14 @@ const WRONG: &[Wrong] = &[
     wrong("--log-format", "LOG_FORMAT", "JSON", "must be text or json"),
 ];
 
-/// A port on this machine where nothing listens.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
-}
+/// The consumer (no command) and a command that reads `DATABASE_URL` too.
+const COMMANDS: &[&[&str]] = &[&[], &["dead-letters", "list"]];
+
+/// Secrets: their values are never repeated (nor is a user and password in a URL).
+const SECRETS: &[&str] = &["DATABASE_URL"];
 
 /// Valid settings that lead nowhere: a database and a broker that are not there.
-fn nowhere() -> Vec<(&'static str, String)> {
+fn nowhere() -> Env {
     vec![
         (
             "DATABASE_URL",
@@ -209,153 +189,40 @@ fn nowhere() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The binary with `args` and only `env` in its environment, given [`FAIL_FAST`] to stop.
+/// The binary with `args` and only `env` in its environment.
 async fn ingestor(args: &[String], env: &[(&str, String)]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_ingestor"))
-        .env_clear()
-        .envs(env.iter().map(|(name, value)| (name, value)))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the ingestor binary");
-    match tokio::time::timeout(FAIL_FAST, child.wait_with_output()).await {
-        Ok(output) => output.expect("wait for the ingestor binary"),
-        Err(_) => panic!(
-            "args {args:?}, environment {env:?}: still running after {FAIL_FAST:?}; \
-             the settings were not refused at start"
-        ),
-    }
+    run(INGESTOR, args, env).await
 }
 
-/// The one line of standard error of a binary that refused its settings.
-fn refusal(output: &Output, case: &str) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(2), "{case}: {stderr}");
-    assert!(output.stdout.is_empty(), "{case}: {output:?}");
-    let line = stderr.strip_suffix('\n').unwrap_or(&stderr);
-    assert!(
-        line.starts_with("error: ") && !line.contains('\n'),
-        "{case}: not one line: {stderr}"
-    );
-    line.to_string()
-}
-
-/// Replaces the variable `name` in `env`, or adds it.
-fn with(
-    mut env: Vec<(&'static str, String)>,
-    name: &'static str,
-    value: &str,
-) -> Vec<(&'static str, String)> {
-    env.retain(|(n, _)| *n != name);
-    env.push((name, value.to_string()));
-    env
+/// The consumer's settings: every option but help and version.
+fn settings_args() -> Vec<Arg> {
+    testkit::settings::settings_args(&ingestor::cli::command())
 }
 
 #[tokio::test]
 async fn every_wrong_setting_stops_the_ingestor_at_start_with_one_line_naming_it() {
-    for w in WRONG {
-        let by_flag = ingestor(&[format!("{}={}", w.flag, w.value)], &nowhere()).await;
-        let by_variable = ingestor(&[], &with(nowhere(), w.variable, w.value)).await;
-
-        for (how, output) in [("flag", by_flag), ("variable", by_variable)] {
-            let case = format!("{}={:?} by {how}", w.variable, w.value);
-            let line = refusal(&output, &case);
-            assert!(line.contains(w.flag), "{case}: {line}");
-            assert!(
-                line.contains(&format!("env {}", w.variable)),
-                "{case}: {line}"
-            );
-            assert!(line.contains(w.says), "{case}: {line}");
-            assert_shown(&line, w, &case);
-        }
-    }
-}
-
-/// The value is repeated, but not the database URL, and not a user and password in a URL.
-fn assert_shown(line: &str, w: &Wrong, case: &str) {
-    if w.variable == "DATABASE_URL" {
-        assert!(line.ends_with("(the value is not shown)"), "{case}: {line}");
-        assert!(
-            w.value.is_empty() || !line.contains(w.value),
-            "{case}: {line}"
-        );
-    } else if let Some((before, host)) = w.value.rsplit_once('@') {
-        let credentials = before.rsplit_once("://").map_or(before, |(_, c)| c);
-        assert!(line.contains(&format!("…@{host}'")), "{case}: {line}");
-        assert!(!line.contains(credentials), "{case}: {line}");
-    } else {
-        assert!(line.contains(&format!("'{}'", w.value)), "{case}: {line}");
-    }
+    assert_every_wrong_value_is_refused(INGESTOR, WRONG, nowhere, SECRETS).await;
 }
 
 #[test]
 fn every_setting_has_a_wrong_value_in_the_table() {
-    for arg in settings_args() {
-        let variable = arg.get_env().unwrap().to_str().unwrap();
-        assert!(
-            WRONG.iter().any(|w| w.variable == variable),
-            "no wrong value of {variable} is tried"
-        );
-    }
+    assert_every_setting_is_tried(&settings_args(), WRONG, &[]);
 }
 
 #[tokio::test]
 async fn a_malformed_database_url_is_refused_without_printing_its_password() {
-    for url in [
-        format!("postgres://ingestor:{PASSWORD}@[127.0.0.1/orders"),
-        format!("postgres://ingestor:{PASSWORD}@127.0.0.1:5432x/orders"),
-        format!("postgres://ingestor:{PASSWORD}@127.0.0.1/orders?sslmode=maybe"),
-        format!("postgres//ingestor:{PASSWORD}@127.0.0.1/orders"),
-    ] {
-        for args in [vec![], vec!["dead-letters".to_string(), "list".to_string()]] {
-            for by_flag in [true, false] {
-                let (args, env) = if by_flag {
-                    let mut all = vec![format!("--database-url={url}")];
-                    all.extend(args.iter().cloned());
-                    (all, nowhere())
-                } else {
-                    (args.clone(), with(nowhere(), "DATABASE_URL", &url))
-                };
-                let output = ingestor(&args, &env).await;
-
-                let case = format!("{args:?} with a malformed URL by flag: {by_flag}");
-                let line = refusal(&output, &case);
-                assert!(line.contains("--database-url"), "{case}: {line}");
-                assert!(line.contains("DATABASE_URL"), "{case}: {line}");
-                assert!(!line.contains(PASSWORD), "{case}: {line}");
-            }
-        }
-    }
+    assert_a_malformed_database_url_is_refused(INGESTOR, COMMANDS, nowhere, PASSWORD).await;
 }
 
 #[tokio::test]
 async fn a_missing_database_url_is_named_with_its_variable() {
-    for args in [vec![], vec!["dead-letters".to_string(), "list".to_string()]] {
-        let env: Vec<_> = nowhere()
-            .into_iter()
-            .filter(|(name, _)| *name != "DATABASE_URL")
-            .collect();
-        let output = ingestor(&args, &env).await;
-
-        let line = refusal(&output, &format!("{args:?}"));
-        assert!(
-            line.contains("--database-url (env DATABASE_URL) is required"),
-            "{line}"
-        );
-    }
+    assert_a_missing_database_url_is_named(INGESTOR, COMMANDS, nowhere).await;
 }
 
 #[tokio::test]
 async fn a_wrong_rust_log_stops_the_ingestor_at_start_naming_it() {
-    let output = ingestor(&[], &with(nowhere(), "RUST_LOG", "ingestor=loud")).await;
-
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("RUST_LOG"), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let env = with(nowhere(), "RUST_LOG", "ingestor=loud");
+    assert_a_wrong_rust_log_is_refused(INGESTOR, &env).await;
 }
 
 #[tokio::test]
@@ -408,60 +275,13 @@ async fn the_operator_commands_check_what_they_read() {
     assert!(!line.contains(PASSWORD), "{line}");
 }
 
-/// The consumer's settings: every option but help and version.
-fn settings_args() -> Vec<Arg> {
-    let command = ingestor::cli::command();
-    let args: Vec<Arg> = command
-        .get_arguments()
-        .filter(|arg| !["help", "version"].contains(&arg.get_id().as_str()))
-        .cloned()
-        .collect();
-    for arg in &args {
-        assert!(arg.get_env().is_some(), "{arg} has no environment variable");
-        assert!(arg.get_help().is_some(), "{arg} is not documented");
-    }
-    args
-}
-
-/// The part of a `--help` text about `--flag`: its line and its description.
-fn help_of<'a>(help: &'a str, flag: &str) -> Vec<&'a str> {
-    let is_option = |line: &str| {
-        let indent = line.len() - line.trim_start().len();
-        indent <= 6 && line.trim_start().starts_with('-')
-    };
-    let mut lines = help.lines().skip_while(|line| {
-        !(is_option(line) && line.trim_start().starts_with(&format!("{flag} ")))
-    });
-    let first = lines
-        .next()
-        .unwrap_or_else(|| panic!("{flag} is not in the help:\n{help}"));
-    std::iter::once(first)
-        .chain(lines.take_while(|line| !is_option(line)))
-        .collect()
-}
-
 #[tokio::test]
 async fn the_help_documents_every_setting_with_its_variable_and_default() {
     let output = ingestor(&["--help".to_string()], &[]).await;
     let help = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(0), "{help}");
 
-    for arg in settings_args() {
-        let flag = format!("--{}", arg.get_long().unwrap());
-        let text = help_of(&help, &flag).join("\n");
-        let variable = arg.get_env().unwrap().to_str().unwrap();
-        assert!(text.contains(&format!("[env: {variable}")), "{text}");
-        match arg.get_default_values() {
-            [default] => assert!(
-                text.contains(&format!("[default: {}]", default.to_str().unwrap())),
-                "{text}"
-            ),
-            _ => assert!(
-                arg.is_required_set() || text.contains("[default: "),
-                "{flag} has neither a default nor says what it is: {text}"
-            ),
-        }
-    }
+    assert_help_documents(&help, &settings_args());
 
     for command in ["list", "replay"] {
         let args = ["dead-letters", command, "--help"].map(String::from);
@@ -483,25 +303,5 @@ async fn the_help_documents_every_setting_with_its_variable_and_default() {
 #[test]
 fn the_readme_lists_every_setting_with_its_default() {
     let readme = include_str!("../../../README.md");
-    let section = readme
-        .split("\n## Configuration\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("a Configuration section in the README");
-
-    for arg in settings_args() {
-        let variable = arg.get_env().unwrap().to_str().unwrap();
-        let row = section
-            .lines()
-            .find(|line| line.starts_with(&format!("| `{variable}` |")))
-            .unwrap_or_else(|| panic!("{variable} is not in the README's table"));
-        assert!(
-            row.contains("| ingestor |") || row.contains("| both |"),
-            "{variable}: {row}"
-        );
-        if let [default] = arg.get_default_values() {
-            let default = default.to_str().unwrap();
-            assert!(row.contains(&format!("`{default}`")), "{variable}: {row}");
-        }
-    }
+    assert_readme_lists(readme, &settings_args(), "ingestor");
 }

@@ -1,0 +1,275 @@
+//! What both processes' settings are made of: clap value parsers whose errors are one line that
+//! names the flag and its environment variable and never repeat a secret, and the parsers of the
+//! settings both processes take (the database URL, a listening address, the log format). Each
+//! process declares its own settings, and parses what only it takes, with [`Setting::new`].
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Arg, Command, ValueEnum};
+use sqlx::postgres::PgConnectOptions;
+
+use crate::telemetry::LogFormat;
+
+/// How the text of a setting becomes its value. When the text is wrong, the error is one line that
+/// names the flag and its environment variable, says what is wrong, and repeats the value unless
+/// the setting hides it (`hide_env_values`: it is a secret).
+#[derive(Clone)]
+pub struct Setting<T> {
+    parse: Arc<Parse<T>>,
+    possible_values: Vec<PossibleValue>,
+}
+
+/// Text to value, or what is wrong with the text.
+type Parse<T> = dyn Fn(&str) -> Result<T, String> + Send + Sync;
+
+impl<T> Setting<T> {
+    /// A setting read by `parse`, which says what is wrong (e.g. `must not be empty`) without
+    /// repeating the text.
+    pub fn new(parse: impl Fn(&str) -> Result<T, String> + Send + Sync + 'static) -> Self {
+        Setting {
+            parse: Arc::new(parse),
+            possible_values: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Setting<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        command: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let why = match value.to_str().map(|text| (self.parse)(text)) {
+            Some(Ok(parsed)) => return Ok(parsed),
+            Some(Err(why)) => why,
+            None => "must be valid UTF-8".to_string(),
+        };
+        let message = match arg {
+            Some(arg) if !arg.is_hide_env_values_set() => format!(
+                "invalid value '{}' for {}: {why}",
+                shown(value),
+                setting_name(arg)
+            ),
+            Some(arg) => format!(
+                "invalid value for {}: {why} (the value is not shown)",
+                setting_name(arg)
+            ),
+            None => format!("invalid value (not shown): {why}"),
+        };
+        Err(clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).with_cmd(command))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        if self.possible_values.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.possible_values.iter().cloned()))
+        }
+    }
+}
+
+/// `--batch-max (env BATCH_MAX)`.
+fn setting_name(arg: &Arg) -> String {
+    let flag = arg
+        .get_long()
+        .map_or_else(|| arg.get_id().to_string(), |long| format!("--{long}"));
+    match arg.get_env() {
+        Some(variable) => format!("{flag} (env {})", variable.to_string_lossy()),
+        None => flag,
+    }
+}
+
+/// A value as an error repeats it: on one line, at most 80 characters, and with what precedes an
+/// `@` (a URL's user and password) left out.
+fn shown(value: &OsStr) -> String {
+    let text = value.to_string_lossy();
+    let text = match text.rsplit_once('@') {
+        Some((before, after)) => match before.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…@{after}"),
+            None => format!("…@{after}"),
+        },
+        None => text.into_owned(),
+    };
+    let escaped: String = text.escape_debug().collect();
+    if escaped.chars().count() <= 80 {
+        escaped
+    } else {
+        escaped.chars().take(79).chain(['…']).collect()
+    }
+}
+
+/// clap's error for missing required settings, made to name their environment variables too:
+/// `--database-url (env DATABASE_URL) is required`. Other errors are returned unchanged. Call it on
+/// the error of `Command::try_get_matches_from_mut`, with that command.
+pub fn name_missing(error: clap::Error, command: &Command) -> clap::Error {
+    if error.kind() != ErrorKind::MissingRequiredArgument {
+        return error;
+    }
+    let Some(ContextValue::Strings(missing)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    if !missing
+        .iter()
+        .any(|usage| find_setting(command, usage).is_some())
+    {
+        return error;
+    }
+    let names: Vec<String> = missing
+        .iter()
+        .map(|usage| find_setting(command, usage).map_or_else(|| usage.clone(), setting_name))
+        .collect();
+    let verb = if names.len() == 1 { "is" } else { "are" };
+    let message = format!("{} {verb} required\n", names.join(" and "));
+    clap::Error::raw(ErrorKind::MissingRequiredArgument, message).with_cmd(command)
+}
+
+/// The setting (an option with an environment variable) that clap shows as `usage`, e.g.
+/// `--database-url <URL>`, in `command` or one of its subcommands.
+fn find_setting<'a>(command: &'a Command, usage: &str) -> Option<&'a Arg> {
+    let flag = usage.split(' ').next()?.strip_prefix("--")?;
+    command
+        .get_arguments()
+        .find(|arg| arg.get_env().is_some() && arg.get_long() == Some(flag))
+        .or_else(|| {
+            command
+                .get_subcommands()
+                .find_map(|sub| find_setting(sub, usage))
+        })
+}
+
+/// A PostgreSQL connection URL. What is wrong with it is said without repeating any part of it.
+pub fn database_url() -> Setting<PgConnectOptions> {
+    Setting::new(postgres_url)
+}
+
+/// `url` read as a PostgreSQL connection URL, or what is wrong with it, without any part of it.
+pub fn postgres_url(url: &str) -> Result<PgConnectOptions, String> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if !scheme.is_some_and(|s| s == "postgres" || s == "postgresql") {
+        return Err(
+            "must be a URL such as postgres://USER:PASSWORD@HOST:PORT/DATABASE".to_string(),
+        );
+    }
+    // sqlx's messages name the part it cannot read, never the text.
+    url.parse().map_err(|e| match e {
+        sqlx::Error::Configuration(why) => format!(
+            "not a PostgreSQL connection URL: {}",
+            // The kind is said once.
+            why.to_string()
+                .trim_start_matches("error with configuration: ")
+        ),
+        e => format!("not a PostgreSQL connection URL: {e}"),
+    })
+}
+
+/// An IP address and a port to listen on; `example` (e.g. `0.0.0.0:8080`) is shown when the text
+/// is not one.
+pub fn socket_address(example: &'static str) -> Setting<SocketAddr> {
+    Setting::new(move |text| {
+        text.parse().map_err(|_| {
+            format!("must be an IP address and a port, e.g. {example} (port 0 picks a free port)")
+        })
+    })
+}
+
+/// One of the [`LogFormat`]s, by name; `--help` lists them.
+pub fn log_format() -> Setting<LogFormat> {
+    let possible_values: Vec<PossibleValue> = LogFormat::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .collect();
+    let names: Vec<String> = possible_values
+        .iter()
+        .map(|v| v.get_name().to_string())
+        .collect();
+    let why = format!("must be {}", names.join(" or "));
+    Setting {
+        possible_values,
+        ..Setting::new(move |text| LogFormat::from_str(text, false).map_err(|_| why.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_value_leaves_out_the_user_and_password_of_a_url() {
+        assert_eq!(
+            shown(OsStr::new("nats://user:secret@127.0.0.1:4222")),
+            "nats://…@127.0.0.1:4222"
+        );
+        assert_eq!(shown(OsStr::new("user:secret@host")), "…@host");
+    }
+
+    #[test]
+    fn a_shown_value_is_one_line_of_at_most_80_characters() {
+        assert_eq!(shown(OsStr::new("a\nb")), "a\\nb");
+        let long = shown(OsStr::new(&"x".repeat(200)));
+        assert_eq!(long.chars().count(), 80);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn a_wrong_value_is_named_by_its_flag_and_variable_and_a_secret_is_not_repeated() {
+        let command = || {
+            Command::new("process")
+                .arg(
+                    Arg::new("addr")
+                        .long("addr")
+                        .env("SETTINGS_TEST_ADDR")
+                        .value_parser(socket_address("0.0.0.0:80")),
+                )
+                .arg(
+                    Arg::new("url")
+                        .long("database-url")
+                        .env("SETTINGS_TEST_DATABASE_URL")
+                        .hide_env_values(true)
+                        .value_parser(database_url()),
+                )
+        };
+        let error = command()
+            .try_get_matches_from(["process", "--addr=localhost:80"])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "error: invalid value 'localhost:80' for --addr (env SETTINGS_TEST_ADDR): \
+             must be an IP address and a port, e.g. 0.0.0.0:80 (port 0 picks a free port)\n"
+        );
+        let error = command()
+            .try_get_matches_from(["process", "--database-url=mysql://u:secret@host/db"])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "error: invalid value for --database-url (env SETTINGS_TEST_DATABASE_URL): \
+             must be a URL such as postgres://USER:PASSWORD@HOST:PORT/DATABASE \
+             (the value is not shown)\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_setting_is_named_with_its_variable() {
+        let mut command = Command::new("process").arg(
+            Arg::new("url")
+                .long("database-url")
+                .env("SETTINGS_TEST_DATABASE_URL")
+                .value_name("URL")
+                .required(true),
+        );
+        let error = command
+            .try_get_matches_from_mut(["process"])
+            .map_err(|e| name_missing(e, &command))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "error: --database-url (env SETTINGS_TEST_DATABASE_URL) is required\n"
+        );
+    }
+}
