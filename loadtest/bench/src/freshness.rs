@@ -40,6 +40,10 @@ pub struct Args {
     /// Publishing connections.
     #[arg(long, default_value_t = 4)]
     connections: u16,
+    /// PostgreSQL URL of the orders database: with it, the time from the broker's receipt of each
+    /// published order to the start of the transaction that stored it is read from the rows.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Seed of the order generator (ids must not be in the table already).
     #[arg(long, default_value_t = 2)]
     seed: u64,
@@ -60,6 +64,9 @@ pub struct FreshnessResult {
     pub per_replica: Vec<Spread>,
     /// Followed orders that some replica did not serve within the bound.
     pub never_seen: usize,
+    /// Every published order: from the broker's timestamp (`published_at`) to the start of the
+    /// transaction that stored it (`stored_at`).
+    pub broker_to_transaction: Option<Spread>,
 }
 
 const GIVE_UP: Duration = Duration::from_secs(10);
@@ -174,6 +181,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         every_replica: Spread::of(every),
         per_replica: per_replica.into_iter().map(Spread::of).collect(),
         never_seen,
+        broker_to_transaction: match &args.database_url {
+            Some(url) => Some(broker_to_transaction(url, &generator).await?),
+            None => None,
+        },
     };
     crate::emit(&result, args.out.as_deref())
 }
@@ -190,6 +201,30 @@ async fn follow(http: &reqwest::Client, api: &str, sample: &Sample) -> Option<Du
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// `stored_at - published_at` of the run's orders (their ids share the generator's prefix).
+async fn broker_to_transaction(url: &str, generator: &Generator) -> anyhow::Result<Spread> {
+    let first = generator.uid(0);
+    let prefix = &first[..first.len() - 8];
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    let micros: Vec<i64> = sqlx::query_scalar(
+        "SELECT (extract(epoch FROM stored_at - published_at) * 1e6)::int8
+         FROM orders WHERE starts_with(order_uid, $1)",
+    )
+    .bind(prefix)
+    .fetch_all(&pool)
+    .await?;
+    pool.close().await;
+    Ok(Spread::of(
+        micros
+            .into_iter()
+            .map(|us| Duration::from_micros(us.max(0) as u64))
+            .collect(),
+    ))
 }
 
 fn connect(args: &Args, n: u16) -> anyhow::Result<stan::Client> {

@@ -49,8 +49,12 @@ pub async fn store_batch(
     pool: &PgPool,
     batch: &[(Envelope, Verdict)],
 ) -> sqlx::Result<BatchReport> {
-    let mut tx = pool.begin().await?;
-    let report = store_in_transaction(&mut tx, batch).await?;
+    // Every statement is a round trip to the server, and at a few hundred commits a second the
+    // round trips are most of the work: the write lock is taken in the same round trip as `BEGIN`.
+    let mut tx = pool
+        .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+        .await?;
+    let report = store_locked(&mut tx, batch).await?;
     tx.commit().await?;
     Ok(report)
 }
@@ -59,6 +63,15 @@ pub async fn store_batch(
 /// the orders (under [`WRITE_LOCK`]), duplicates, conflicts, dead letters and the `NOTIFY`, which
 /// Postgres delivers only if the caller commits.
 pub(super) async fn store_in_transaction(
+    tx: &mut PgConnection,
+    batch: &[(Envelope, Verdict)],
+) -> sqlx::Result<BatchReport> {
+    lock_for_write(tx).await?;
+    store_locked(tx, batch).await
+}
+
+/// [`store_in_transaction`] once the transaction holds [`WRITE_LOCK`].
+async fn store_locked(
     tx: &mut PgConnection,
     batch: &[(Envelope, Verdict)],
 ) -> sqlx::Result<BatchReport> {
@@ -86,10 +99,6 @@ pub(super) async fn store_in_transaction(
         insert_dead_letters(tx, &rejected).await?;
         report.dead_lettered = rejected.len();
     }
-
-    if let Some(seq) = report.last_seq {
-        notify_orders_stored(tx, seq).await?;
-    }
     Ok(report)
 }
 
@@ -103,7 +112,7 @@ pub async fn insert_plain(
 ) -> sqlx::Result<usize> {
     let inserted = insert_orders(tx, orders).await?;
     let fresh: Vec<&ValidOrder> = orders.iter().map(|(_, o)| *o).collect();
-    insert_parts(tx, &fresh).await?;
+    insert_parts(tx, &fresh, None).await?;
     Ok(inserted.len())
 }
 
@@ -122,7 +131,6 @@ async fn store_orders(
         .map(|(pair, _)| *pair)
         .collect();
 
-    lock_for_write(tx).await?;
     let inserted = insert_orders(tx, &firsts).await?;
     report.stored = inserted.len();
     report.last_seq = inserted.values().copied().max();
@@ -132,7 +140,9 @@ async fn store_orders(
         .filter(|(_, o)| inserted.contains_key(o.uid()))
         .map(|(_, o)| *o)
         .collect();
-    insert_parts(tx, &fresh).await?;
+    // The NOTIFY goes with the parts: Postgres sends it at the commit, whatever the order of the
+    // statements.
+    insert_parts(tx, &fresh, report.last_seq).await?;
 
     // Every other message is compared with the version that is now stored.
     let already: Vec<&str> = firsts
@@ -220,8 +230,13 @@ async fn insert_orders(
     Ok(rows.into_iter().collect())
 }
 
-/// Inserts the delivery, payment and items of freshly inserted orders.
-async fn insert_parts(tx: &mut PgConnection, orders: &[&ValidOrder]) -> sqlx::Result<()> {
+/// Inserts the delivery, payment and items of freshly inserted orders, and sends the `NOTIFY` of
+/// the highest `seq` stored if there is one: one statement, one round trip.
+async fn insert_parts(
+    tx: &mut PgConnection,
+    orders: &[&ValidOrder],
+    notify_seq: Option<i64>,
+) -> sqlx::Result<()> {
     if orders.is_empty() {
         return Ok(());
     }
@@ -231,23 +246,6 @@ async fn insert_parts(tx: &mut PgConnection, orders: &[&ValidOrder]) -> sqlx::Re
             .map(|v| f(&v.order().delivery))
             .collect::<Vec<_>>()
     };
-    let uids: Vec<&str> = orders.iter().map(|v| v.uid()).collect();
-    sqlx::query(
-        "INSERT INTO deliveries (order_uid, name, phone, zip, city, address, region, email)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                              $6::text[], $7::text[], $8::text[])",
-    )
-    .bind(&uids)
-    .bind(d(|d| &d.name))
-    .bind(d(|d| &d.phone))
-    .bind(d(|d| &d.zip))
-    .bind(d(|d| &d.city))
-    .bind(d(|d| &d.address))
-    .bind(d(|d| &d.region))
-    .bind(d(|d| &d.email))
-    .execute(&mut *tx)
-    .await?;
-
     let p = |f: fn(&crate::Payment) -> &str| {
         orders
             .iter()
@@ -260,6 +258,7 @@ async fn insert_parts(tx: &mut PgConnection, orders: &[&ValidOrder]) -> sqlx::Re
             .map(|v| f(&v.order().payment))
             .collect::<Vec<_>>()
     };
+    let uids: Vec<&str> = orders.iter().map(|v| v.uid()).collect();
     let paid: Vec<DateTime<Utc>> = orders
         .iter()
         .map(|v| {
@@ -268,26 +267,6 @@ async fn insert_parts(tx: &mut PgConnection, orders: &[&ValidOrder]) -> sqlx::Re
                 .expect("validated as a time")
         })
         .collect();
-    sqlx::query(
-        "INSERT INTO payments (order_uid, transaction, request_id, currency, provider, amount,
-                               payment_dt, bank, delivery_cost, goods_total, custom_fee)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
-                              $7::timestamptz[], $8::text[], $9::int8[], $10::int8[], $11::int8[])",
-    )
-    .bind(&uids)
-    .bind(p(|p| &p.transaction))
-    .bind(p(|p| &p.request_id))
-    .bind(p(|p| &p.currency))
-    .bind(p(|p| &p.provider))
-    .bind(n(|p| p.amount))
-    .bind(paid)
-    .bind(p(|p| &p.bank))
-    .bind(n(|p| p.delivery_cost))
-    .bind(n(|p| p.goods_total))
-    .bind(n(|p| p.custom_fee))
-    .execute(&mut *tx)
-    .await?;
-
     let items: Vec<(&str, i32, &crate::Item)> = orders
         .iter()
         .flat_map(|v| {
@@ -300,13 +279,46 @@ async fn insert_parts(tx: &mut PgConnection, orders: &[&ValidOrder]) -> sqlx::Re
         .collect();
     let s = |f: fn(&crate::Item) -> &str| items.iter().map(|(_, _, it)| f(it)).collect::<Vec<_>>();
     let i = |f: fn(&crate::Item) -> i64| items.iter().map(|(_, _, it)| f(it)).collect::<Vec<_>>();
+    // Data-modifying WITH clauses always run, each exactly once, whether the main query reads
+    // them or not.
     sqlx::query(
-        "INSERT INTO items (order_uid, position, chrt_id, track_number, price, rid, name, sale, size,
-                            total_price, nm_id, brand, status)
-         SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::int8[], $6::text[],
-                              $7::text[], $8::int8[]::int2[], $9::text[], $10::int8[], $11::int8[],
-                              $12::text[], $13::int8[])",
+        "WITH delivered AS (
+             INSERT INTO deliveries (order_uid, name, phone, zip, city, address, region, email)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                  $6::text[], $7::text[], $8::text[])
+         ), paid AS (
+             INSERT INTO payments (order_uid, transaction, request_id, currency, provider, amount,
+                                   payment_dt, bank, delivery_cost, goods_total, custom_fee)
+             SELECT * FROM UNNEST($1::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                                  $13::int8[], $14::timestamptz[], $15::text[], $16::int8[],
+                                  $17::int8[], $18::int8[])
+         ), listed AS (
+             INSERT INTO items (order_uid, position, chrt_id, track_number, price, rid, name, sale,
+                                size, total_price, nm_id, brand, status)
+             SELECT * FROM UNNEST($19::text[], $20::int4[], $21::int8[], $22::text[], $23::int8[],
+                                  $24::text[], $25::text[], $26::int8[]::int2[], $27::text[],
+                                  $28::int8[], $29::int8[], $30::text[], $31::int8[])
+         )
+         SELECT pg_notify($32, $33) WHERE $33::text IS NOT NULL",
     )
+    .bind(&uids)
+    .bind(d(|d| &d.name))
+    .bind(d(|d| &d.phone))
+    .bind(d(|d| &d.zip))
+    .bind(d(|d| &d.city))
+    .bind(d(|d| &d.address))
+    .bind(d(|d| &d.region))
+    .bind(d(|d| &d.email))
+    .bind(p(|p| &p.transaction))
+    .bind(p(|p| &p.request_id))
+    .bind(p(|p| &p.currency))
+    .bind(p(|p| &p.provider))
+    .bind(n(|p| p.amount))
+    .bind(paid)
+    .bind(p(|p| &p.bank))
+    .bind(n(|p| p.delivery_cost))
+    .bind(n(|p| p.goods_total))
+    .bind(n(|p| p.custom_fee))
     .bind(items.iter().map(|(uid, _, _)| *uid).collect::<Vec<_>>())
     .bind(items.iter().map(|(_, pos, _)| *pos).collect::<Vec<_>>())
     .bind(i(|it| it.chrt_id))
@@ -320,6 +332,8 @@ async fn insert_parts(tx: &mut PgConnection, orders: &[&ValidOrder]) -> sqlx::Re
     .bind(i(|it| it.nm_id))
     .bind(s(|it| &it.brand))
     .bind(i(|it| it.status))
+    .bind(NOTIFY_CHANNEL)
+    .bind(notify_seq.map(|seq| seq.to_string()))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -398,14 +412,5 @@ async fn insert_dead_letters(
     .bind(letters.iter().map(|(_, r)| r.reason.as_str()).collect::<Vec<_>>())
     .execute(tx)
     .await?;
-    Ok(())
-}
-
-async fn notify_orders_stored(tx: &mut PgConnection, last_seq: i64) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(NOTIFY_CHANNEL)
-        .bind(last_seq.to_string())
-        .execute(tx)
-        .await?;
     Ok(())
 }
