@@ -401,15 +401,19 @@ impl HistogramDelta {
 fn histogram(dir: &Path, phase: &str, name: &str) -> anyhow::Result<HistogramDelta> {
     let buckets = |when: &str| -> anyhow::Result<Vec<(f64, u64)>> {
         let file = format!("metrics-{phase}-{when}.txt");
-        let text = std::fs::read_to_string(dir.join(&file))
-            .with_context(|| format!("reading {file}"))?;
+        let text =
+            std::fs::read_to_string(dir.join(&file)).with_context(|| format!("reading {file}"))?;
         let prefix = format!("{name}_bucket{{le=\"");
         Ok(text
             .lines()
             .filter_map(|line| {
                 let rest = line.strip_prefix(&prefix)?;
                 let (le, count) = rest.split_once("\"} ")?;
-                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
                 Some((le, count.trim().parse::<f64>().ok()? as u64))
             })
             .collect())
