@@ -14,6 +14,6 @@ pub use write::{insert_plain, store_batch, BatchReport, Envelope, Verdict};
 /// `seq` of the commit, but a listener treats it as a wake-up only and reads the table for the data.
 pub const NOTIFY_CHANNEL: &str = "orders_stored";
 
-/// The advisory lock every writer of `orders` holds from its first insert to its commit, so that
-/// rows become visible in `seq` order (see the `orders` migration).
+/// The advisory lock every writer of `orders` holds from before its first insert until its commit,
+/// so that rows become visible in `seq` order (see the `orders` migration).
 pub const WRITE_LOCK: i64 = 0x6f72_6465_7273; // "orders"
