@@ -318,15 +318,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         freshness.achieved_rate,
         freshness.replicas
     )?;
+    writeln!(w, "| Measured | Count | p50 ms | p90 ms | p99 ms | max ms |")?;
+    writeln!(w, "|---|---|---|---|---|---|")?;
+    spread_row(
+        w,
+        "publish to visible in every replica (the slowest)",
+        &freshness.every_replica,
+    )?;
+    for (i, s) in freshness.per_replica.iter().enumerate() {
+        spread_row(w, &format!("publish to visible in replica {}", i + 1), s)?;
+    }
+    if let Some(stage) = &freshness.broker_to_transaction {
+        spread_row(
+            w,
+            "stage: broker's receipt to the start of the storing transaction (from the rows)",
+            stage,
+        )?;
+    }
+    let commits = histogram(dir, "freshness-ingestor", "ingestor_commit_duration_seconds")?;
     writeln!(
         w,
-        "| Replica | Orders followed | p50 ms | p90 ms | p99 ms | max ms |"
+        "| stage: the ingestor's commits (its histogram: upper bounds) | {} | ≤ {} | ≤ {} | ≤ {} | |",
+        commits.total,
+        commits.bound(0.5),
+        commits.bound(0.9),
+        commits.bound(0.99)
     )?;
-    writeln!(w, "|---|---|---|---|---|---|")?;
-    spread_row(w, "every replica (the slowest)", &freshness.every_replica)?;
-    for (i, s) in freshness.per_replica.iter().enumerate() {
-        spread_row(w, &format!("replica {}", i + 1), s)?;
-    }
 
     writeln!(w, "\n## Warm-up and memory\n")?;
     writeln!(
