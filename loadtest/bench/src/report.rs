@@ -318,7 +318,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         freshness.achieved_rate,
         freshness.replicas
     )?;
-    writeln!(w, "| Measured | Count | p50 ms | p90 ms | p99 ms | max ms |")?;
+    writeln!(
+        w,
+        "| Measured | Count | p50 ms | p90 ms | p99 ms | max ms |"
+    )?;
     writeln!(w, "|---|---|---|---|---|---|")?;
     spread_row(
         w,
@@ -335,7 +338,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             stage,
         )?;
     }
-    let commits = histogram(dir, "freshness-ingestor", "ingestor_commit_duration_seconds")?;
+    let commits = histogram(
+        dir,
+        "freshness-ingestor",
+        "ingestor_commit_duration_seconds",
+    )?;
     writeln!(
         w,
         "| stage: the ingestor's commits (its histogram: upper bounds) | {} | ≤ {} | ≤ {} | ≤ {} | |",
