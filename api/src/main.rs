@@ -4,7 +4,7 @@ use orders::{lifecycle::shutdown_signal, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env();
-    telemetry::init(settings.log_format)?;
+    telemetry::init(settings.log.log_format)?;
     let application = Application::build(settings).await?;
     application.run_until_stopped(shutdown_signal()).await
 }

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use orders::settings::{database_url, log_format, name_missing, socket_address, Setting};
-use orders::telemetry::LogFormat;
+use orders::settings::{database_url, name_missing, socket_address, Setting};
+use orders::telemetry::LogSettings;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::http::AdminToken;
@@ -44,15 +44,8 @@ pub struct Settings {
     )]
     pub api_addr: SocketAddr,
 
-    /// Log output: `text` for people, `json` (one object a line) for log collectors.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        value_name = "FORMAT",
-        default_value = "text",
-        value_parser = log_format()
-    )]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogSettings,
 
     /// Milliseconds between two safety re-reads of the orders table. Every commit of the ingestor
     /// wakes the api at once through `NOTIFY`; this periodic read bounds how stale the cache can be

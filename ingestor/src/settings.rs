@@ -9,8 +9,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::Parser;
-use orders::settings::{log_format, postgres_url, socket_address, Setting};
-use orders::telemetry::LogFormat;
+use orders::settings::{postgres_url, socket_address, Setting};
+use orders::telemetry::LogSettings;
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
 ///
@@ -126,15 +126,8 @@ pub struct Settings {
     )]
     pub metrics_addr: SocketAddr,
 
-    /// Log output: `text` for people, `json` (one object a line) for log collectors.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        value_name = "FORMAT",
-        default_value = "text",
-        value_parser = log_format()
-    )]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 impl Settings {
@@ -179,7 +172,7 @@ impl fmt::Debug for Settings {
             .field("stan_ack_wait_secs", &self.stan_ack_wait_secs)
             .field("batch_max", &self.batch_max)
             .field("metrics_addr", &self.metrics_addr)
-            .field("log_format", &self.log_format)
+            .field("log", &self.log)
             .finish()
     }
 }

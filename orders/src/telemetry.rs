@@ -12,6 +12,21 @@ pub enum LogFormat {
     Json,
 }
 
+/// The logging setting every program of the service takes (`#[command(flatten)]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::Args)]
+pub struct LogSettings {
+    /// Log output (on standard error): `text` for people, `json` (one object a line) for log
+    /// collectors.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_parser = crate::settings::log_format()
+    )]
+    pub log_format: LogFormat,
+}
+
 /// Installs the global `tracing` subscriber, writing to standard error: the filter comes from
 /// `RUST_LOG` (default `info` when unset or empty), the output is text for people or JSON for log
 /// collectors. Fails if `RUST_LOG` is not a filter, or if a subscriber is already installed.

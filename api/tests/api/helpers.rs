@@ -28,7 +28,7 @@ pub fn settings(database_url: &str) -> Settings {
     Settings {
         database: database_url.parse().expect("a Postgres URL"),
         api_addr: "127.0.0.1:0".parse().unwrap(),
-        log_format: LogFormat::Text,
+        log: Default::default(),
         catch_up_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
         admin_token: None,

@@ -12,8 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use orders::settings::log_format;
-use orders::telemetry::LogFormat;
+use orders::telemetry::LogSettings;
 use sqlx::{Connection, PgConnection};
 
 pub use self::dead_letters::DeadLetters;
@@ -49,16 +48,8 @@ pub struct OperatorSettings {
     )]
     database_url: String,
 
-    /// Log output (on standard error): `text` for people, `json` (one object a line) for log
-    /// collectors.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        value_name = "FORMAT",
-        default_value = "text",
-        value_parser = log_format()
-    )]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 /// Without the database URL, which may hold a password.
@@ -66,7 +57,7 @@ impl fmt::Debug for OperatorSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OperatorSettings")
             .field("database_url", &"(not shown)")
-            .field("log_format", &self.log_format)
+            .field("log", &self.log)
             .finish()
     }
 }

@@ -52,7 +52,7 @@ impl TestBed {
             stan_ack_wait_secs: 30,
             batch_max: 500,
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
-            log_format: Default::default(),
+            log: Default::default(),
         }
     }
 
@@ -112,7 +112,7 @@ impl Api {
         let settings = api::Settings {
             database: database_url.parse().unwrap(),
             api_addr: "127.0.0.1:0".parse().unwrap(),
-            log_format: Default::default(),
+            log: Default::default(),
             // Only notifications can bring new orders in time.
             catch_up_interval: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
