@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # The images of the order service, one target each, from one build of the workspace:
 #   docker build --target ingestor  -t orders-ingestor .
 #   docker build --target api       -t orders-api .

@@ -134,17 +134,18 @@ pidfile_pid() {
     printf '%s\n' "$pid"
 }
 
-# stop_pidfile LABEL PIDFILE [PATTERN] [TIMEOUT_SECONDS]: SIGTERM the process
-# recorded in PIDFILE, wait up to TIMEOUT seconds for it to exit, SIGKILL it
-# if it is still there, and remove the pid file. No-op if it is not running.
+# stop_pidfile LABEL PIDFILE [PATTERN] [TIMEOUT_SECONDS] [SIGNAL]: send SIGNAL
+# (default TERM) to the process recorded in PIDFILE, wait up to TIMEOUT seconds
+# for it to exit, SIGKILL it if it is still there, and remove the pid file.
+# No-op if it is not running.
 stop_pidfile() {
-    local label="$1" pidfile="$2" pattern="${3:-}" timeout="${4:-15}" pid i
+    local label="$1" pidfile="$2" pattern="${3:-}" timeout="${4:-15}" signal="${5:-TERM}" pid i
     if ! pid="$(pidfile_pid "$pidfile" "$pattern")"; then
         rm -f "$pidfile"
         return 0
     fi
     log "stopping $label (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -"$signal" "$pid" 2>/dev/null || true
     for ((i = 0; i < timeout * 10; i++)); do
         pid_running "$pid" || break
         sleep 0.1
@@ -657,10 +658,12 @@ stan_start() {
 }
 
 # stan_stop NAME: stop the NATS Streaming server of instance NAME if running.
+# SIGINT: the server's clean shutdown. It does not always act on SIGTERM, and was
+# then killed after the timeout.
 stan_stop() {
     local name="$1"
     stop_pidfile "NATS Streaming '$name'" "$(instance_dir "$name")/stan.pid" \
-        nats-streaming-server 20
+        nats-streaming-server 20 INT
 }
 
 # ---------------------------------------------------------------------------
