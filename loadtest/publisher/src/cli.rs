@@ -40,6 +40,28 @@ pub struct Cli {
     #[arg(long, env = "NATS_MAX_PAYLOAD", default_value_t = 1024 * 1024, global = true)]
     pub max_payload: usize,
 
+    /// How long to keep publishing a message the broker did not acknowledge, in seconds. A failed
+    /// publish (no ack in time, connection lost, broker restarting) is sent again, the very same
+    /// bytes, on a new connection with a new client id, after a pause that grows from 0.1 s to
+    /// 2 s, until the broker acknowledges it. Past this bound the run stops and fails, saying how
+    /// many messages were not acknowledged. 0: the first failed publish fails the run. The first
+    /// connections are not retried: a broker unreachable at the start fails the run at once.
+    /// A message whose ack was lost is in the channel twice; the ingestor stores it once.
+    #[arg(long, env = "PUBLISH_RETRY_SECS", default_value_t = 60, global = true)]
+    pub retry_for: u64,
+
+    /// Messages per second over all connections; 0: as fast as the connections go. Message i is
+    /// due i/RATE seconds after the start, so a pause (a slow ack, a broker restart) does not
+    /// stretch the run: the messages that fell behind go out at once until the schedule is met.
+    #[arg(long, env = "PUBLISH_RATE", default_value_t = 0, global = true)]
+    pub rate: u32,
+
+    /// Writes one line for each message the broker acknowledged, in the order of the acks: the
+    /// order id of a valid order, the path of a file, the name of a malformed message. The lines
+    /// are buffered; the file is complete when the publisher exits, whether it succeeded or not.
+    #[arg(long, env = "PUBLISH_ACKED_LOG", global = true)]
+    pub acked_log: Option<PathBuf>,
+
     /// No progress bar. It is hidden anyway when standard error is not a terminal.
     #[arg(long, short, global = true)]
     pub quiet: bool,

@@ -6,12 +6,17 @@
 //! publisher --channel orders --connections 8 valid 100000 --seed 1
 //! publisher invalid 500
 //! publisher mixed 10000 --invalid-ratio 0.1
+//! publisher --rate 1000 --retry-for 120 --acked-log acked.txt valid 20000
 //! ```
 //!
-//! Every setting has an environment fallback; `publisher --help` lists them.
+//! A message the broker does not acknowledge is published again until it is, for up to
+//! `--retry-for` seconds. Every setting has an environment fallback; `publisher --help` lists them.
 
+mod acked_log;
 mod cli;
+mod connection;
 pub mod invalid;
+mod pace;
 pub mod publish;
 pub mod valid;
 
@@ -31,6 +36,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         max_payload: cli.max_payload,
         quiet: cli.quiet,
         echo: false,
+        retry_for: std::time::Duration::from_secs(cli.retry_for),
+        rate: std::num::NonZeroU32::new(cli.rate),
+        acked_log: cli.acked_log,
     };
     let report = match cli.command {
         Command::File { paths } => {
@@ -74,17 +82,21 @@ fn generator(seed: Option<u64>) -> Generator {
 }
 
 fn valid_message(generator: &Generator, index: u64) -> Message {
+    let uid = generator.uid(index);
     Message {
         kind: "valid",
-        name: format!("order {}", generator.uid(index)),
+        name: format!("order {uid}"),
+        id: uid,
         bytes: generator.message(index),
     }
 }
 
 fn invalid_message(generator: &Generator, index: u64, kind: &'static invalid::Kind) -> Message {
+    let name = format!("malformed message {index} ({})", kind.name);
     Message {
         kind: kind.name,
-        name: format!("malformed message {index} ({})", kind.name),
+        id: name.clone(),
+        name,
         bytes: kind.message(generator, index),
     }
 }
@@ -112,6 +124,7 @@ fn publish_files(target: &Target, paths: &[std::path::PathBuf]) -> anyhow::Resul
         Message {
             kind: "file",
             name: name.clone(),
+            id: name.clone(),
             bytes: bytes.clone(),
         }
     })

@@ -1,13 +1,20 @@
-//! Publishing to NATS Streaming from several connections at once. Each publish waits for the
-//! broker's ack, so the connections are what makes a run fast.
+//! Publishing to NATS Streaming from several connections at once, at a chosen rate or as fast as
+//! they go. Each publish waits for the broker's ack, so the connections are what makes a run fast.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+
+use crate::acked_log::AckedLog;
+use crate::connection::{client_id, Connection, Unacked};
+use crate::pace::Pace;
 
 /// Where and how to publish.
 #[derive(Debug, Clone)]
@@ -21,22 +28,33 @@ pub struct Target {
     pub quiet: bool,
     /// Print a line for every message published.
     pub echo: bool,
+    /// How long to keep publishing a message the broker did not acknowledge; zero: not at all.
+    pub retry_for: Duration,
+    /// Messages per second over all connections; `None`: as fast as they go.
+    pub rate: Option<NonZeroU32>,
+    /// Where to write the name of each acknowledged message.
+    pub acked_log: Option<PathBuf>,
 }
 
 /// One message to publish.
 pub struct Message {
     /// What it is, for the summary: `valid`, `file` or a kind of malformed message.
     pub kind: &'static str,
-    /// What to call it in a line of output: a file name or an order id.
+    /// What to call it in a line of output: a file name, `order <id>`, or which malformed
+    /// message it is.
     pub name: String,
+    /// What to call it in the acked log: a file name, an order id, or which malformed message.
+    pub id: String,
     pub bytes: Vec<u8>,
 }
 
-/// What a run published.
+/// What a run published: the messages the broker acknowledged.
 #[derive(Debug, Default)]
 pub struct Report {
     pub messages: u64,
     pub bytes: u64,
+    /// The messages acknowledged after more than one try.
+    pub retried: u64,
     pub elapsed: Duration,
     pub by_kind: BTreeMap<&'static str, u64>,
 }
@@ -45,12 +63,20 @@ impl Report {
     fn add(&mut self, other: Report) {
         self.messages += other.messages;
         self.bytes += other.bytes;
+        self.retried += other.retried;
         for (kind, n) in other.by_kind {
             *self.by_kind.entry(kind).or_default() += n;
         }
     }
 
-    /// The closing line: how many, how long, how fast.
+    fn add_message(&mut self, message: &Message, retried: bool) {
+        self.messages += 1;
+        self.bytes += message.bytes.len() as u64;
+        self.retried += u64::from(retried);
+        *self.by_kind.entry(message.kind).or_default() += 1;
+    }
+
+    /// The closing line: how many, how long, how fast, how many needed a retry.
     pub fn summary(&self, channel: &str) -> String {
         let seconds = self.elapsed.as_secs_f64();
         let rate = if seconds > 0.0 {
@@ -60,8 +86,9 @@ impl Report {
         };
         let plural = if self.messages == 1 { "" } else { "s" };
         format!(
-            "published {} message{plural} ({} bytes) to channel {channel} in {seconds:.2} s: {rate:.0} messages/s",
-            self.messages, self.bytes
+            "published {} message{plural} ({} bytes) to channel {channel} in {seconds:.2} s: \
+             {rate:.0} messages/s, each acknowledged by the broker, {} after a retry",
+            self.messages, self.bytes, self.retried
         )
     }
 }
@@ -93,119 +120,144 @@ pub fn check_size(name: &str, len: usize, target: &Target) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The client id of connection `n`: unique, since the cluster refuses a second client with the
-/// same id.
-fn client_id(n: u16) -> String {
-    format!("publisher-{}-{n}", uuid::Uuid::new_v4().simple())
-}
-
-/// Publishes messages `0..count`, made by `make` on the publishing threads.
+/// Publishes messages `0..count`, made by `make` on the publishing threads. Each is either
+/// acknowledged by the broker, retried until it is, or, once one fails for good, the run stops
+/// and the error says how many were not acknowledged.
 pub fn publish<F>(target: &Target, count: u64, make: F) -> anyhow::Result<Report>
 where
     F: Fn(u64) -> Message + Sync,
 {
-    if count == 0 {
-        return Ok(Report::default());
-    }
+    let acked_log = target
+        .acked_log
+        .as_deref()
+        .map(AckedLog::create)
+        .transpose()?;
     let connections = u64::from(target.connections).min(count) as u16;
-    let clients = (0..connections)
-        .map(|n| connect(target, &client_id(n)))
+    let opened = (0..connections)
+        .map(|n| Connection::open(target, n))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let progress = progress_bar(count, target.quiet);
-    let next = AtomicU64::new(0);
-    let start = Instant::now();
-    let results: Vec<anyhow::Result<Report>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = clients
-            .iter()
-            .map(|client| {
-                scope.spawn(|| {
-                    let result = publish_from(client, target, count, &make, &next, &progress);
-                    if result.is_err() {
-                        // The other threads stop before their next message.
-                        next.store(count, Ordering::Relaxed);
-                    }
-                    result
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a publishing thread panicked"))
-            .collect()
-    });
-    progress.finish_and_clear();
-    let mut report = Report {
-        elapsed: start.elapsed(),
-        ..Report::default()
+    let run = Run {
+        target,
+        count,
+        make,
+        next: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        failure: Mutex::new(None),
+        pace: Pace::new(target.rate),
+        progress: progress_bar(count, target.quiet),
+        acked_log,
     };
-    let mut first_error = None;
-    for result in results {
-        match result {
-            Ok(part) => report.add(part),
-            Err(e) if first_error.is_none() => first_error = Some(e),
-            Err(_) => {}
-        }
+    let report = run.publish_on(opened);
+    run.progress.finish_and_clear();
+    // Written out whatever happened, so that it holds every ack of a failed run too.
+    let logged = run.acked_log.map(AckedLog::finish).transpose();
+    if let Some(e) = run
+        .failure
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+    {
+        return Err(e.context(format!(
+            "{} of {count} messages were not acknowledged by the broker ({} were, {} of them after \
+             a retry)",
+            count - report.messages,
+            report.messages,
+            report.retried
+        )));
     }
-    match first_error {
-        Some(e) => Err(e.context(format!(
-            "stopped after publishing {} of {count} messages",
-            progress.position()
-        ))),
-        None => Ok(report),
-    }
+    logged?;
+    Ok(report)
 }
 
-fn publish_from<F>(
-    client: &stan::Client,
-    target: &Target,
+/// What the publishing threads of a run share.
+struct Run<'a, F> {
+    target: &'a Target,
     count: u64,
-    make: &F,
-    next: &AtomicU64,
-    progress: &ProgressBar,
-) -> anyhow::Result<Report>
+    make: F,
+    /// The index of the next message to publish.
+    next: AtomicU64,
+    /// Set when a message failed for good: the others stop before their next message.
+    stop: AtomicBool,
+    /// The first message's failure.
+    failure: Mutex<Option<anyhow::Error>>,
+    pace: Pace,
+    progress: ProgressBar,
+    acked_log: Option<AckedLog>,
+}
+
+impl<F> Run<'_, F>
 where
     F: Fn(u64) -> Message + Sync,
 {
-    let mut report = Report::default();
-    loop {
-        let index = next.fetch_add(1, Ordering::Relaxed);
-        if index >= count {
-            return Ok(report);
+    /// Publishes on every connection, a thread each, until no message is left or the run stops.
+    fn publish_on(&self, connections: Vec<Connection<'_>>) -> Report {
+        let start = Instant::now();
+        let parts: Vec<Report> = std::thread::scope(|scope| {
+            let workers: Vec<_> = connections
+                .into_iter()
+                .map(|connection| scope.spawn(move || self.work(connection)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a publishing thread panicked"))
+                .collect()
+        });
+        let mut report = Report {
+            elapsed: start.elapsed(),
+            ..Report::default()
+        };
+        for part in parts {
+            report.add(part);
         }
-        let message = make(index);
-        check_size(&message.name, message.bytes.len(), target)?;
-        client
-            .publish(&target.channel, &message.bytes)
-            .with_context(|| {
-                format!(
-                    "cannot publish {} to channel {} (no ack from the broker)",
-                    message.name, target.channel
-                )
-            })?;
-        if target.echo {
-            progress.suspend(|| {
+        report
+    }
+
+    /// Publishes on `connection` until no message is left or the run stops.
+    fn work(&self, mut connection: Connection<'_>) -> Report {
+        let mut report = Report::default();
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            if index >= self.count || !self.pace.wait_for(index, &self.stop) {
+                return report;
+            }
+            let message = (self.make)(index);
+            let published = check_size(&message.name, message.bytes.len(), self.target)
+                .map_err(Unacked::Failed)
+                .and_then(|()| connection.publish(&message, &self.stop, &self.progress));
+            match published {
+                Ok(retried) => report.add_message(&message, retried),
+                Err(Unacked::Stopped) => return report,
+                Err(Unacked::Failed(e)) => {
+                    self.fail(e);
+                    return report;
+                }
+            }
+            if let Err(e) = self.acknowledged(&message) {
+                self.fail(e);
+                return report;
+            }
+        }
+    }
+
+    /// Records a message the broker acknowledged.
+    fn acknowledged(&self, message: &Message) -> anyhow::Result<()> {
+        if let Some(log) = &self.acked_log {
+            log.record(&message.id)?;
+        }
+        if self.target.echo {
+            self.progress.suspend(|| {
                 println!("published {} ({} bytes)", message.name, message.bytes.len());
             });
         }
-        progress.inc(1);
-        report.messages += 1;
-        report.bytes += message.bytes.len() as u64;
-        *report.by_kind.entry(message.kind).or_default() += 1;
+        self.progress.inc(1);
+        Ok(())
     }
-}
 
-fn connect(target: &Target, client_id: &str) -> anyhow::Result<stan::Client> {
-    let url = redact(&target.nats_url);
-    let nats = nats::Options::new()
-        .with_name("publisher")
-        .connect(&target.nats_url)
-        .with_context(|| format!("cannot connect to NATS at {url}"))?;
-    stan::connect(nats, &target.cluster_id, client_id).with_context(|| {
-        format!(
-            "cannot join the NATS Streaming cluster {:?} at {url} (is --cluster-id right?)",
-            target.cluster_id
-        )
-    })
+    /// Stops the run, keeping the first failure.
+    fn fail(&self, error: anyhow::Error) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        failure.get_or_insert(error);
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 fn progress_bar(count: u64, quiet: bool) -> ProgressBar {
@@ -227,20 +279,6 @@ fn progress_bar(count: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// The URL with any user name and password replaced, for messages.
-pub fn redact(url: &str) -> String {
-    url.split(',')
-        .map(|one| match (one.find("://"), one.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                format!("{}***{}", &one[..scheme + 3], &one[at..])
-            }
-            (None, Some(at)) => format!("***{}", &one[at..]),
-            _ => one.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,20 +292,27 @@ mod tests {
             max_payload,
             quiet: true,
             echo: false,
+            retry_for: Duration::ZERO,
+            rate: None,
+            acked_log: None,
         }
     }
 
     #[test]
-    fn credentials_in_a_url_are_not_shown() {
+    fn the_summary_says_how_many_the_broker_acknowledged_and_how_many_after_a_retry() {
+        let report = Report {
+            messages: 3000,
+            bytes: 3_000_000,
+            retried: 4,
+            elapsed: Duration::from_secs(6),
+            by_kind: BTreeMap::new(),
+        };
+
         assert_eq!(
-            redact("nats://user:secret@host:4222"),
-            "nats://***@host:4222"
+            report.summary("orders"),
+            "published 3000 messages (3000000 bytes) to channel orders in 6.00 s: 500 messages/s, \
+             each acknowledged by the broker, 4 after a retry"
         );
-        assert_eq!(
-            redact("token@host:4222,nats://a:b@other"),
-            "***@host:4222,nats://***@other"
-        );
-        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use crate::support::{publish, received, SAMPLE_PATH};
+use crate::support::{publish, received, TempFile, SAMPLE_PATH};
 
 #[test]
 fn a_file_arrives_as_one_message_with_its_bytes_unchanged() {
@@ -51,6 +51,43 @@ fn valid_orders_from_several_connections_all_arrive_once_and_pass_validation() {
     assert_eq!(uids.len(), 300);
     assert!(
         run.stdout.contains("published 300 messages"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_acked_log_names_each_order_the_broker_acknowledged_once_and_a_steady_rate_sends_them_all() {
+    let channel = testkit::unique_name("publisher");
+    let acked = TempFile::new("acked");
+
+    let run = publish(&[
+        "--channel",
+        &channel,
+        "--rate",
+        "1000",
+        "--acked-log",
+        acked.arg(),
+        "valid",
+        "200",
+    ]);
+
+    let mut logged = acked.lines();
+    logged.sort();
+    let mut uids: Vec<String> = received(&channel, 200)
+        .iter()
+        .map(|m| {
+            orders::parse_order(m)
+                .expect("a valid order")
+                .uid()
+                .to_string()
+        })
+        .collect();
+    uids.sort();
+    assert_eq!(logged, uids);
+    assert!(
+        run.stdout
+            .contains("each acknowledged by the broker, 0 after a retry"),
         "{}",
         run.stdout
     );

@@ -1,0 +1,154 @@
+//! The publisher against a broker of its own that the test kills and restarts mid-stream.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use testkit::PrivateStan;
+
+use crate::support::{all_messages, wait_until, Background, TempFile};
+
+/// What the publisher says when it publishes a message again after a failure.
+const RETRYING: &str = "publishing it again on a new connection";
+
+/// Waits until the acked log holds `lines` lines: the publisher is well into its stream. The log
+/// is buffered, so it grows by a few hundred lines at a time.
+fn wait_for_acks(acked: &TempFile, lines: usize) {
+    wait_until(
+        &format!("{lines} lines in the acked log"),
+        Duration::from_secs(60),
+        || acked.lines().len() >= lines,
+    );
+}
+
+fn order_ids(messages: &[Vec<u8>]) -> HashSet<String> {
+    messages
+        .iter()
+        .map(|m| {
+            orders::parse_order(m)
+                .expect("a valid order")
+                .uid()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_broker_restarted_mid_stream_loses_no_acknowledged_message() {
+    let mut stan = PrivateStan::start();
+    let acked = TempFile::new("acked");
+    let mut publisher = Background::start(
+        &stan.url(),
+        &[
+            "--rate",
+            "500",
+            "--acked-log",
+            acked.arg(),
+            "valid",
+            "3000",
+            "--seed",
+            "5",
+        ],
+    );
+
+    wait_for_acks(&acked, 100);
+    stan.kill();
+    publisher.wait_for_stderr(RETRYING, Duration::from_secs(30));
+    stan.resume();
+    let run = publisher.finish(Duration::from_secs(120));
+
+    assert!(run.success, "the publisher failed: {}", run.stderr);
+    let lines = acked.lines();
+    let acked_ids: HashSet<String> = lines.iter().cloned().collect();
+    assert_eq!(lines.len(), 3000, "one line per acknowledged message");
+    assert_eq!(acked_ids.len(), 3000, "every order acknowledged once");
+    let stored = order_ids(&all_messages(&stan.url(), "orders"));
+    let lost: Vec<_> = acked_ids.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged orders are not in the channel, such as {:?}",
+        lost.len(),
+        &lost[..lost.len().min(3)]
+    );
+    assert!(
+        run.stdout.contains("published 3000 messages"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains(" 0 after a retry"),
+        "the message that failed counts as retried: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_publisher_whose_broker_never_comes_back_fails_after_its_retry_bound() {
+    let mut stan = PrivateStan::start();
+    let acked = TempFile::new("acked");
+    let publisher = Background::start(
+        &stan.url(),
+        &[
+            "--rate",
+            "200",
+            "--retry-for",
+            "2",
+            "--acked-log",
+            acked.arg(),
+            "valid",
+            "2000",
+        ],
+    );
+
+    wait_for_acks(&acked, 1);
+    stan.kill();
+    let run = publisher.finish(Duration::from_secs(60));
+
+    assert!(!run.success, "the publisher succeeded: {}", run.stdout);
+    let acked = acked.lines().len();
+    let counts = format!(
+        "{} of 2000 messages were not acknowledged by the broker ({acked} were,",
+        2000 - acked
+    );
+    assert!(
+        run.stderr.contains(&counts),
+        "no {counts:?} in {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("after retrying for 2 s (see --retry-for)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_publisher_that_may_not_retry_fails_at_the_first_message_the_broker_did_not_acknowledge() {
+    let mut stan = PrivateStan::start();
+    let acked = TempFile::new("acked");
+    let publisher = Background::start(
+        &stan.url(),
+        &[
+            "--rate",
+            "200",
+            "--retry-for",
+            "0",
+            "--acked-log",
+            acked.arg(),
+            "valid",
+            "2000",
+        ],
+    );
+
+    wait_for_acks(&acked, 1);
+    stan.kill();
+    let run = publisher.finish(Duration::from_secs(60));
+
+    assert!(!run.success, "the publisher succeeded: {}", run.stdout);
+    assert!(
+        run.stderr.contains("not retried, as --retry-for is 0"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(RETRYING), "{}", run.stderr);
+}
