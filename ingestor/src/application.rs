@@ -13,13 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use orders::lifecycle::Backoff;
 
-use crate::broker::{Bridge, BrokerSettings};
+use crate::broker::{Bridge, BrokerSettings, SESSION_CLOSE_LIMIT};
 use crate::metrics::Metrics;
 use crate::writer::Writer;
 use crate::Settings;
 
 /// How long a scrape in flight may take to finish once the ingestor stops.
 const METRICS_GRACE: Duration = Duration::from_secs(1);
+/// How long closing the database connections may take once the ingestor stops.
+const POOL_CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
 /// A connected, migrated ingestor, ready to consume.
 pub struct Application {
@@ -73,7 +75,9 @@ impl Application {
     }
 
     /// Consumes until `shutdown` completes; then finishes the batch in hand, commits and acks it,
-    /// and closes the broker session without unsubscribing the durable.
+    /// and closes the broker session without unsubscribing the durable. Each step is bounded, so it
+    /// returns whatever the broker and the database do: what the writer has not committed within
+    /// the shutdown grace stays unacked, and the broker redelivers it.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let s = &self.settings;
         let metrics_stop = CancellationToken::new();
@@ -119,12 +123,24 @@ impl Application {
             _ = &mut writing => tracing::error!("the writer stopped unexpectedly"),
         }
         stop.cancel();
-        let _ = writing.await;
+        let grace = s.shutdown_grace();
+        if tokio::time::timeout(grace, &mut writing).await.is_err() {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "the messages in hand were not committed within the shutdown grace; \
+                 leaving them unacked for the broker to redeliver"
+            );
+            writing.abort();
+            let _ = writing.await;
+        }
         let _ = drained.send(());
-        tokio::task::spawn_blocking(move || bridge.join())
+        bridge.finished_within(SESSION_CLOSE_LIMIT).await;
+        if tokio::time::timeout(POOL_CLOSE_LIMIT, self.pool.close())
             .await
-            .context("joining the broker thread")?;
-        self.pool.close().await;
+            .is_err()
+        {
+            tracing::warn!("the database connections did not close in time");
+        }
         metrics_stop.cancel();
         match metrics_server.await {
             Ok(Ok(())) => {}

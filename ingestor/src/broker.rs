@@ -9,7 +9,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -20,6 +19,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, RenewalLabel};
+
+mod ping;
+
+use ping::{PingError, Pinger};
 
 /// Where and how to subscribe.
 #[derive(Debug, Clone)]
@@ -54,9 +57,21 @@ impl Delivery {
     }
 }
 
+/// The longest the thread takes to close its session once `drained` fired: the close request the
+/// `stan` crate sends when its client is dropped waits up to 2 s for the broker's answer, and the
+/// NATS connection is given [`CONNECTION_CLOSE_LIMIT`]; one more second is margin.
+pub const SESSION_CLOSE_LIMIT: Duration = Duration::from_secs(5);
+
+/// How long closing the NATS connection may take. `nats::Connection::close` first waits for the
+/// server to answer a PING; while the connection is down that wait has no end, since the crate
+/// writes no PING then and completes the wait only once it has reconnected, which, with
+/// `max_reconnects(None)`, it tries for ever.
+const CONNECTION_CLOSE_LIMIT: Duration = Duration::from_secs(2);
+
 /// The running bridge thread.
 pub struct Bridge {
-    thread: JoinHandle<()>,
+    /// Answered when the thread has closed its session and ends; dropped unanswered if it panicked.
+    finished: oneshot::Receiver<()>,
 }
 
 impl Bridge {
@@ -69,22 +84,33 @@ impl Bridge {
         drained: oneshot::Receiver<()>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Bridge> {
-        let thread = std::thread::Builder::new()
+        let (finish, finished) = oneshot::channel();
+        std::thread::Builder::new()
             .name("stan-bridge".into())
-            .spawn(move || run(&settings, deliveries, &stop, drained, &metrics))?;
-        Ok(Bridge { thread })
+            .spawn(move || {
+                run(&settings, deliveries, &stop, drained, &metrics);
+                let _ = finish.send(());
+            })?;
+        Ok(Bridge { finished })
     }
 
-    pub fn join(self) {
-        if self.thread.join().is_err() {
-            tracing::error!("the broker thread panicked");
+    /// Waits, at most `limit`, for the thread to close the session and end. A thread still blocked
+    /// by then, on a broker that does not answer, is left behind: the process exits without it,
+    /// and the broker redelivers whatever was not acked.
+    pub async fn finished_within(self, limit: Duration) {
+        match tokio::time::timeout(limit, self.finished).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => tracing::error!("the broker thread panicked"),
+            Err(_) => tracing::warn!(
+                limit_ms = limit.as_millis() as u64,
+                "the broker session did not close in time; stopping without it"
+            ),
         }
     }
 }
 
 /// How often the session asks the broker whether it still knows this client.
 const PING_EVERY: Duration = Duration::from_secs(3);
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Unanswered pings in a row after which the session is renewed.
 const PINGS_MISSED: u32 = 3;
 
@@ -137,6 +163,7 @@ impl Session {
         })
     }
 
+    /// Closes the session within [`SESSION_CLOSE_LIMIT`], whether or not the broker answers.
     fn close(self) {
         let Session {
             subscription,
@@ -145,9 +172,31 @@ impl Session {
             ..
         } = self;
         drop(subscription);
+        // Asks the broker to forget the client, waiting up to 2 s for the answer. Once it answers,
+        // every ack sent before it has reached the NATS server.
         drop(_client);
-        connection.close();
+        if !close_within(connection, CONNECTION_CLOSE_LIMIT) {
+            tracing::warn!(
+                limit_ms = CONNECTION_CLOSE_LIMIT.as_millis() as u64,
+                "the connection to the broker did not close in time; leaving it behind"
+            );
+        }
     }
+}
+
+/// Closes `connection` on a thread of its own, waiting at most `limit`; false if it did not close
+/// in time. The thread is then left waiting: it ends should the connection come back, and with the
+/// process otherwise.
+fn close_within(connection: nats::Connection, limit: Duration) -> bool {
+    let (closed, close) = std::sync::mpsc::channel();
+    let closing = std::thread::Builder::new()
+        .name("nats-close".into())
+        .spawn(move || {
+            connection.close();
+            let _ = closed.send(());
+        });
+    // Without a thread the connection is just dropped; its subscriptions are gone already.
+    closing.is_ok() && close.recv_timeout(limit).is_ok()
 }
 
 fn run(
@@ -299,71 +348,5 @@ fn sleep_unless_stopped(wait: Duration, stop: &CancellationToken) {
         let nap = left.min(step);
         std::thread::sleep(nap);
         left -= nap;
-    }
-}
-
-/// The STAN protocol's client ping, which the `stan` crate does not send: the broker answers whether
-/// it still knows the connection. The crate keeps the connection id private but shows it in its
-/// `Debug` output, which is where we read it from (the crate's version is pinned).
-struct Pinger {
-    subject: String,
-    request: Vec<u8>,
-}
-
-enum PingError {
-    /// The broker answered that it does not know this connection.
-    Forgotten(String),
-    /// No answer in time.
-    Unanswered(std::io::Error),
-}
-
-impl Pinger {
-    fn for_client(client: &stan::Client, cluster_id: &str) -> Option<Pinger> {
-        let conn_id = conn_id_from_debug(&format!("{client:?}"))?;
-        // protobuf `Ping { bytes connID = 1; }`
-        let len = u8::try_from(conn_id.len()).ok().filter(|l| *l < 0x80)?;
-        let mut request = vec![0x0a, len];
-        request.extend_from_slice(&conn_id);
-        Some(Pinger {
-            subject: format!("_STAN.discover.{cluster_id}.pings"),
-            request,
-        })
-    }
-
-    fn ping(&self, connection: &nats::Connection) -> Result<(), PingError> {
-        let reply = connection
-            .request_timeout(&self.subject, &self.request, PING_TIMEOUT)
-            .map_err(PingError::Unanswered)?;
-        // protobuf `PingResponse { string error = 1; }`: empty when all is well.
-        match reply.data.get(2..) {
-            None => Ok(()),
-            Some(error) => Err(PingError::Forgotten(
-                String::from_utf8_lossy(error).into_owned(),
-            )),
-        }
-    }
-}
-
-/// Reads `conn_id: [1, 2, 3]` from the `Debug` output of a `stan::Client`.
-fn conn_id_from_debug(debug: &str) -> Option<Vec<u8>> {
-    let start = debug.find("conn_id: [")? + "conn_id: [".len();
-    let end = start + debug[start..].find(']')?;
-    debug[start..end]
-        .split(',')
-        .map(|b| b.trim().parse::<u8>().ok())
-        .collect::<Option<Vec<u8>>>()
-        .filter(|id| !id.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::conn_id_from_debug;
-
-    #[test]
-    fn the_connection_id_is_read_from_the_clients_debug_output() {
-        let debug = r#"Client { cluster_id: "test-cluster", client_id: "x", conn_id: [97, 98, 99], pub_prefix: "p" }"#;
-        assert_eq!(conn_id_from_debug(debug), Some(b"abc".to_vec()));
-        assert_eq!(conn_id_from_debug("Client { }"), None);
-        assert_eq!(conn_id_from_debug("conn_id: []"), None);
     }
 }

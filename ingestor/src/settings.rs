@@ -115,6 +115,18 @@ pub struct Settings {
     )]
     pub batch_max: u16,
 
+    /// Milliseconds, from 1 to 3600000, that the ingestor is given after a shutdown signal to commit
+    /// and ack the messages in hand. What is not committed by then is left unacked, and the broker
+    /// redelivers it; closing the broker session then takes at most a few seconds more.
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_MS",
+        value_name = "MS",
+        default_value_t = 10_000,
+        value_parser = whole_number::<u64>(1..=3_600_000)
+    )]
+    pub shutdown_grace_ms: u64,
+
     /// IP address and port where `/metrics` (Prometheus) and `/healthz` are served. Port 0 picks a
     /// free port.
     #[arg(
@@ -156,6 +168,10 @@ impl Settings {
     pub fn ack_wait(&self) -> Duration {
         Duration::from_secs(self.stan_ack_wait_secs.unsigned_abs().into())
     }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
 }
 
 /// Everything but the database URL, which may hold a password.
@@ -171,6 +187,7 @@ impl fmt::Debug for Settings {
             .field("stan_max_in_flight", &self.stan_max_in_flight)
             .field("stan_ack_wait_secs", &self.stan_ack_wait_secs)
             .field("batch_max", &self.batch_max)
+            .field("shutdown_grace_ms", &self.shutdown_grace_ms)
             .field("metrics_addr", &self.metrics_addr)
             .field("log", &self.log)
             .finish()

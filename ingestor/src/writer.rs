@@ -30,7 +30,9 @@ pub struct Writer {
 
 impl Writer {
     /// Runs until the bridge closes the channel (it does so when stopping), or until a batch must be
-    /// abandoned because the process is stopping while the database is away.
+    /// abandoned because the process is stopping while the database is away. A writer still busy
+    /// when the shutdown grace ends is dropped wherever it is: nothing is acked before its commit,
+    /// so the broker redelivers whatever it held.
     pub async fn run(self, mut deliveries: mpsc::Receiver<Delivery>) {
         let mut batch = Vec::with_capacity(self.batch_max);
         while deliveries.recv_many(&mut batch, self.batch_max).await > 0 {

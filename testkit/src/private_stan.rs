@@ -51,6 +51,39 @@ impl PrivateStan {
         .expect("the restart thread")
     }
 
+    /// Its process id, for a test that signals it together with another process; `None` while it
+    /// is stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits until the server, which the test has signalled, has exited, and starts it again on
+    /// the same store and ports, without blocking the async runtime.
+    pub async fn exited_and_restarted(mut self) -> PrivateStan {
+        tokio::task::spawn_blocking(move || {
+            self.wait_exited();
+            self.resume();
+            self
+        })
+        .await
+        .expect("the restart thread")
+    }
+
+    fn wait_exited(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let start = Instant::now();
+        while child.try_wait().expect("poll the STAN server").is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the private STAN server did not exit after the signal; see {}",
+                self.dir.with_extension("log").display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts the server (again) on the same store and ports, and waits until it serves.
     pub fn resume(&mut self) {
         let bin = std::env::var("STAN_BIN").unwrap_or_else(|_| "nats-streaming-server".into());

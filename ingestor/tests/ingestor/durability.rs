@@ -128,7 +128,7 @@ async fn an_ingestor_the_broker_dropped_while_it_was_frozen_notices_and_subscrib
 
     // Freeze the process: it answers no heartbeat, and the broker drops the client, while the
     // TCP connection stays up, so only a STAN-level check can tell.
-    signal(&child, "STOP");
+    child.signal("STOP");
     let clients = format!("{}/streaming/clientsz", stan.monitor_url());
     testkit::wait_until(
         "the broker to drop the frozen client",
@@ -139,22 +139,13 @@ async fn an_ingestor_the_broker_dropped_while_it_was_frozen_notices_and_subscrib
         },
     )
     .await;
-    signal(&child, "CONT");
+    child.signal("CONT");
 
     bed.publisher
         .publish_all(distinct_orders("after", 10))
         .await;
     bed.wait_for_rows("orders", 20).await;
     child.kill();
-}
-
-fn signal(child: &crate::helpers::ChildIngestor, name: &str) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} failed");
 }
 
 #[tokio::test]
@@ -173,7 +164,7 @@ async fn sigterm_mid_stream_loses_nothing_and_its_successor_stores_nothing_twice
     )
     .await;
 
-    signal(&child, "TERM");
+    child.signal("TERM");
     let status = child.exit_status(crate::helpers::PATIENCE).await;
     assert!(status.success(), "a clean exit on SIGTERM: {status}");
     let stored_before = bed.db.count("orders").await;

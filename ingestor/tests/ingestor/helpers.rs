@@ -1,3 +1,4 @@
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -51,6 +52,7 @@ impl TestBed {
             stan_max_in_flight: 1024,
             stan_ack_wait_secs: 30,
             batch_max: 500,
+            shutdown_grace_ms: 10_000,
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             log: Default::default(),
         }
@@ -75,8 +77,43 @@ impl TestBed {
 
     /// The ingestor binary as a child process, for tests that kill it.
     pub fn spawn_ingestor_process(&self, client_id: &str) -> ChildIngestor {
+        self.ingestor_command(client_id)
+            .spawn()
+            .map(|child| ChildIngestor { child, log: None })
+            .expect("start the ingestor binary")
+    }
+
+    /// The ingestor binary as a child process, with `env` added to its environment. Its log (at
+    /// info level) can be waited on with [`ChildIngestor::logged`].
+    pub fn spawn_ingestor_process_logging(
+        &self,
+        client_id: &str,
+        env: &[(&str, &str)],
+    ) -> ChildIngestor {
+        let mut child = self
+            .ingestor_command(client_id)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the ingestor binary");
+        let stderr = child.stderr.take().expect("the ingestor's stderr");
+        let (line, log) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for text in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = line.send(text);
+            }
+        });
+        ChildIngestor {
+            child,
+            log: Some(log),
+        }
+    }
+
+    fn ingestor_command(&self, client_id: &str) -> Command {
         let s = self.settings(client_id);
-        Command::new(env!("CARGO_BIN_EXE_ingestor"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ingestor"));
+        command
             .env("DATABASE_URL", &s.database_url)
             .env("NATS_URL", &s.nats_url)
             .env("STAN_CLUSTER_ID", &s.stan_cluster_id)
@@ -85,10 +122,8 @@ impl TestBed {
             .env("STAN_CLIENT_ID", client_id)
             .env("METRICS_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .map(ChildIngestor)
-            .expect("start the ingestor binary")
+            .stdout(Stdio::null());
+        command
     }
 
     pub async fn wait_for_rows(&self, table: &str, expected: i64) {
@@ -220,38 +255,80 @@ pub fn distinct_orders(prefix: &str, n: usize) -> Vec<Vec<u8>> {
 
 /// The ingestor binary running as a child process; killed when dropped, so that a failing test
 /// leaves no process behind.
-pub struct ChildIngestor(pub Child);
+pub struct ChildIngestor {
+    child: Child,
+    /// Its log lines, for a child started with `spawn_ingestor_process_logging`.
+    log: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+}
 
 impl ChildIngestor {
     /// `kill -9`, and wait until it is gone.
     pub fn kill(&mut self) {
-        self.0.kill().expect("kill the ingestor");
-        self.0.wait().expect("wait for the ingestor");
+        self.child.kill().expect("kill the ingestor");
+        self.child.wait().expect("wait for the ingestor");
     }
 
     pub fn id(&self) -> u32 {
-        self.0.id()
+        self.child.id()
+    }
+
+    /// Sends it the signal `name` (`TERM`, `STOP`...).
+    pub fn signal(&self, name: &str) {
+        signal_together(&[self.id()], name);
     }
 
     /// Waits until the process has exited by itself; panics after `limit`.
     pub async fn exit_status(&mut self, limit: Duration) -> std::process::ExitStatus {
         let started = std::time::Instant::now();
         loop {
-            if let Some(status) = self.0.try_wait().expect("poll the ingestor") {
+            if let Some(status) = self.child.try_wait().expect("poll the ingestor") {
                 return status;
             }
             assert!(
                 started.elapsed() < limit,
-                "the ingestor did not exit within {limit:?}"
+                "the ingestor did not exit within {limit:?}: it hangs on shutdown"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Waits until it has logged a line that contains `text`; panics after `limit`.
+    pub async fn logged(&mut self, text: &str, limit: Duration) {
+        let log = self
+            .log
+            .as_mut()
+            .expect("a child started with spawn_ingestor_process_logging");
+        let found = tokio::time::timeout(limit, async {
+            while let Some(line) = log.recv().await {
+                if line.contains(text) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(
+            found,
+            Ok(true),
+            "the ingestor did not log {text:?} within {limit:?}"
+        );
+    }
+}
+
+/// Sends the signal `name` to every process in `pids` with one `kill`, so that they all get it at
+/// the same moment.
+pub fn signal_together(pids: &[u32], name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .args(pids.iter().map(u32::to_string))
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pids:?} failed");
 }
 
 impl Drop for ChildIngestor {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

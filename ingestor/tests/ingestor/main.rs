@@ -9,3 +9,4 @@ mod ingest;
 mod metrics;
 mod operator;
 mod settings;
+mod shutdown;

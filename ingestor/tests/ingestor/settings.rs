@@ -147,6 +147,24 @@ const WRONG: &[Wrong] = &[
     wrong("--batch-max", "BATCH_MAX", "abc", "from 1 to 65535"),
     wrong("--batch-max", "BATCH_MAX", "", "from 1 to 65535"),
     wrong(
+        "--shutdown-grace-ms",
+        "SHUTDOWN_GRACE_MS",
+        "0",
+        "from 1 to 3600000",
+    ),
+    wrong(
+        "--shutdown-grace-ms",
+        "SHUTDOWN_GRACE_MS",
+        "3600001",
+        "from 1 to 3600000",
+    ),
+    wrong(
+        "--shutdown-grace-ms",
+        "SHUTDOWN_GRACE_MS",
+        "10s",
+        "from 1 to 3600000",
+    ),
+    wrong(
         "--metrics-addr",
         "METRICS_ADDR",
         "",
