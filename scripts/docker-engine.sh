@@ -84,27 +84,22 @@ build_go_plugin() {
     [[ $status -eq 0 ]] || die "building docker-$name failed"
 }
 
+# ensure_plugin NAME MODULE VERSION LDFLAGS: `docker NAME` works, built and installed if need be.
+ensure_plugin() {
+    local name="$1" installed="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+    plugin_works "$name" && return 0
+    [[ -x "$PLUGIN_CACHE/docker-$name" ]] || build_go_plugin "$@"
+    mkdir -p "$installed"
+    install -m 0755 "$PLUGIN_CACHE/docker-$name" "$installed/docker-$name"
+    plugin_works "$name" || die "docker $name does not work after installing it in $installed"
+    log "installed docker-$name in $installed"
+}
+
 ensure_compose_plugins() {
     PLUGIN_CACHE="$ROOT/.local/tools/docker-cli-plugins"
-    local installed="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
-    if plugin_works buildx && plugin_works compose; then
-        log "$(docker compose version), buildx $(docker buildx version | awk '{print $2}')"
-        return 0
-    fi
-    mkdir -p "$installed"
-    if ! plugin_works buildx; then
-        [[ -x "$PLUGIN_CACHE/docker-buildx" ]] ||
-            build_go_plugin buildx github.com/docker/buildx/cmd/buildx "$BUILDX_VERSION" \
-                "-X github.com/docker/buildx/version.Version=$BUILDX_VERSION"
-        install -m 0755 "$PLUGIN_CACHE/docker-buildx" "$installed/docker-buildx"
-        plugin_works buildx || die "docker buildx does not work after installing it in $installed"
-    fi
-    if ! plugin_works compose; then
-        [[ -x "$PLUGIN_CACHE/docker-compose" ]] ||
-            build_go_plugin compose github.com/docker/compose/v2/cmd "$COMPOSE_VERSION" \
-                "-X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION"
-        install -m 0755 "$PLUGIN_CACHE/docker-compose" "$installed/docker-compose"
-        plugin_works compose || die "docker compose does not work after installing it in $installed"
-    fi
-    log "installed in $installed: $(docker compose version), buildx $(docker buildx version | awk '{print $2}')"
+    ensure_plugin buildx github.com/docker/buildx/cmd/buildx "$BUILDX_VERSION" \
+        "-X github.com/docker/buildx/version.Version=$BUILDX_VERSION"
+    ensure_plugin compose github.com/docker/compose/v2/cmd "$COMPOSE_VERSION" \
+        "-X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION"
+    log "$(docker compose version), buildx $(docker buildx version | awk '{print $2}')"
 }
