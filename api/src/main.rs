@@ -1,5 +1,5 @@
 use api::{Application, Settings};
-use orders::{lifecycle::shutdown_signal, telemetry};
+use service_kit::{lifecycle::shutdown_signal, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -1,15 +1,15 @@
 //! The api's configuration: command-line flags with environment fallbacks. `api --help` is the
 //! reference. Every value is checked here, before anything connects: a wrong one stops the api
-//! with one line that names the flag and its environment variable (see [`orders::settings`], which
-//! also parses what both processes take).
+//! with one line that names the flag and its environment variable (see [`service_kit::settings`],
+//! which also parses what every process takes).
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use orders::settings::{database_url, name_missing, socket_address, Setting};
-use orders::telemetry::LogSettings;
+use service_kit::settings::LogSettings;
+use service_kit::settings::{database_url, name_missing, socket_address, Setting};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::http::AdminToken;

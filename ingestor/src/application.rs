@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use orders::lifecycle::Backoff;
+use service_kit::lifecycle::Backoff;
 
 use crate::broker::{Bridge, BrokerSettings, SESSION_CLOSE_LIMIT};
 use crate::metrics::Metrics;

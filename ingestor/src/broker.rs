@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use orders::db::Envelope;
-use orders::lifecycle::Backoff;
+use service_kit::lifecycle::Backoff;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 
 use clap::{Command, CommandFactory, FromArgMatches, Subcommand};
-use orders::settings::name_missing;
+use service_kit::settings::name_missing;
 
 use crate::operator::Operation;
 use crate::Settings;

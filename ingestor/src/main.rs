@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use ingestor::cli::Invocation;
 use ingestor::{operator, Application};
-use orders::lifecycle::shutdown_signal;
-use orders::telemetry;
+use service_kit::lifecycle::shutdown_signal;
+use service_kit::telemetry;
 
 /// How long blocking work still under way at exit may hold the process up: an ack or a lookup
 /// waiting on a broker or a database that stopped answering is abandoned after that.

@@ -1,7 +1,7 @@
 //! The ingestor's configuration: command-line flags with environment fallbacks. `ingestor --help`
 //! is the reference. Every value is checked here, before anything connects: a wrong one stops the
 //! ingestor with one line that names the flag and its environment variable (see
-//! [`orders::settings`], which also parses what both processes take).
+//! [`service_kit::settings`], which also parses what every process takes).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -9,8 +9,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::Parser;
-use orders::settings::{postgres_url, socket_address, Setting};
-use orders::telemetry::LogSettings;
+use service_kit::settings::LogSettings;
+use service_kit::settings::{postgres_url, socket_address, Setting};
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
 ///

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use orders::lifecycle::Backoff;
+use service_kit::lifecycle::Backoff;
 
 use crate::broker::Delivery;
 use crate::metrics::Metrics;

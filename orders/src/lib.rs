@@ -1,12 +1,9 @@
 //! The order domain, shared by the ingestor and the api: the model, its validation, the SQL both
-//! processes run and the migrations that shape the database. Also what both processes do the same
-//! way: read their settings ([`settings`]), log ([`telemetry`]), retry and stop ([`lifecycle`]).
+//! processes run and the migrations that shape the database. How the processes start, log and stop
+//! is not the domain: that lives in the `service-kit` crate.
 
 pub mod db;
-pub mod lifecycle;
 pub mod model;
-pub mod settings;
-pub mod telemetry;
 pub mod validate;
 
 pub use model::{Delivery, Item, Order, Payment};

@@ -7,7 +7,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
-use orders::lifecycle::Backoff;
+use service_kit::lifecycle::Backoff;
 
 use crate::metrics::Metrics;
 

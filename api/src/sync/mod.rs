@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use crate::cache::OrderCache;
 use crate::database::Database;
 use crate::metrics::Metrics;
-use orders::lifecycle::Backoff;
+use service_kit::lifecycle::Backoff;
 
 /// How many orders one read fetches at most.
 const PAGE_SIZE: i64 = 10_000;

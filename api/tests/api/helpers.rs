@@ -5,8 +5,8 @@ use std::time::Duration;
 use api::{Application, Settings};
 use bytes::Bytes;
 use orders::db::{Envelope, Verdict};
-use orders::telemetry::LogFormat;
 use reqwest::StatusCode;
+use service_kit::telemetry::LogFormat;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -164,7 +164,7 @@ fn init_logs() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            let _ = orders::telemetry::init(LogFormat::Text);
+            let _ = service_kit::telemetry::init(LogFormat::Text);
         }
     });
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use orders::telemetry::LogSettings;
+use service_kit::settings::LogSettings;
 use sqlx::{Connection, PgConnection};
 
 pub use self::dead_letters::DeadLetters;

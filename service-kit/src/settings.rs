@@ -1,7 +1,7 @@
-//! What both processes' settings are made of: clap value parsers whose errors are one line that
-//! names the flag and its environment variable and never repeat a secret, and the parsers of the
-//! settings both processes take (the database URL, a listening address, the log format). Each
-//! process declares its own settings, and parses what only it takes, with [`Setting::new`].
+//! What every process's settings are made of: clap value parsers whose errors are one line that
+//! names the flag and its environment variable and never repeat a secret, and the settings every
+//! process takes (the database URL, a listening address, the log format). Each process declares
+//! its own settings, and parses what only it takes, with [`Setting::new`].
 
 use std::ffi::OsStr;
 use std::net::SocketAddr;
@@ -12,7 +12,30 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, Command, ValueEnum};
 use sqlx::postgres::PgConnectOptions;
 
-use crate::telemetry::LogFormat;
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
+/// The logging setting every program of the service takes (`#[command(flatten)]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::Args)]
+pub struct LogSettings {
+    /// Log output (on standard error): `text` for people, `json` (one object a line) for log
+    /// collectors.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text",
+        value_parser = log_format()
+    )]
+    pub log_format: LogFormat,
+}
 
 /// How the text of a setting becomes its value. When the text is wrong, the error is one line that
 /// names the flag and its environment variable, says what is wrong, and repeats the value unless

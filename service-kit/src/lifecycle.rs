@@ -1,4 +1,4 @@
-//! What both processes do the same way while they run: retry with backoff, stop on a signal.
+//! What every process does the same way while it runs: retry with backoff, stop on a signal.
 
 use std::fmt::Display;
 use std::time::Duration;

@@ -1,31 +1,8 @@
-//! Logging, set up the same way by both processes.
+//! Logging, set up the same way by every process: [`init`].
 
 use tracing_subscriber::EnvFilter;
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Lines for people.
-    #[default]
-    Text,
-    /// One JSON object a line, for log collectors.
-    Json,
-}
-
-/// The logging setting every program of the service takes (`#[command(flatten)]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::Args)]
-pub struct LogSettings {
-    /// Log output (on standard error): `text` for people, `json` (one object a line) for log
-    /// collectors.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        value_name = "FORMAT",
-        default_value = "text",
-        value_parser = crate::settings::log_format()
-    )]
-    pub log_format: LogFormat,
-}
+pub use crate::settings::LogFormat;
 
 /// Installs the global `tracing` subscriber, writing to standard error: the filter comes from
 /// `RUST_LOG` (default `info` when unset or empty), the output is text for people or JSON for log
