@@ -14,7 +14,7 @@ use crate::cache::OrderCache;
 use crate::database::Database;
 use crate::http::AdminToken;
 use crate::metrics::Metrics;
-use crate::settings::{describe_database, Settings};
+use crate::settings::Settings;
 
 pub struct Application {
     acceptor: TcpAcceptor,
@@ -50,8 +50,8 @@ impl Application {
         Ok(Application {
             acceptor,
             address,
-            database: Database::connect_lazy(&settings.database),
-            database_description: describe_database(&settings.database),
+            database: Database::connect_lazy(&settings.database.connect_options()),
+            database_description: settings.database.describe(),
             catch_up_interval: settings.catch_up_interval,
             shutdown_grace: settings.shutdown_grace,
             served_by: crate::http::served_by_header(&replica_name),

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use service_kit::settings::LogSettings;
-use service_kit::settings::{database_url, name_missing, socket_address, Setting};
-use sqlx::postgres::PgConnectOptions;
+use service_kit::settings::{host_name, name_missing, socket_address, DatabaseSettings, Setting};
 
 use crate::http::AdminToken;
 
@@ -18,21 +17,12 @@ use crate::http::AdminToken;
 ///
 /// Every option can also be given as the environment variable named in brackets; a wrong value
 /// stops the api at start. Log verbosity follows `RUST_LOG` (for example
-/// `RUST_LOG=api=debug,info`); the default is `info`.
+/// `RUST_LOG=api=debug,info`); the default is `info`. Read-only access to the database is enough.
 #[derive(Clone, Parser)]
 #[command(name = "api", version)]
 pub struct Settings {
-    /// PostgreSQL connection URL of the orders database, e.g.
-    /// `postgres://orders_api:PASSWORD@127.0.0.1:5432/orders`. Read-only access is enough.
-    /// Its value is never printed.
-    #[arg(
-        long = "database-url",
-        env = "DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true,
-        value_parser = database_url()
-    )]
-    pub database: PgConnectOptions,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
 
     /// IP address and port the HTTP server listens on. Port 0 picks a free port.
     #[arg(
@@ -114,16 +104,6 @@ impl Settings {
     }
 }
 
-/// `/etc/hostname`, else `$HOSTNAME`, else the process id.
-fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| format!("pid-{}", std::process::id()))
-}
-
 fn admin_token() -> Setting<AdminToken> {
     Setting::new(|token| {
         if token.is_empty() {
@@ -138,15 +118,4 @@ fn milliseconds() -> Setting<Duration> {
         Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
         _ => Err("must be a whole number of milliseconds, at least 1".to_string()),
     })
-}
-
-/// Where the database is, for logs: host, port, database and user, never the password.
-pub fn describe_database(options: &PgConnectOptions) -> String {
-    format!(
-        "{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap_or("(default)")
-    )
 }

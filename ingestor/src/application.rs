@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::Server;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -50,7 +50,7 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the metrics listener has no socket address")?;
-        let pool = connect(&settings.database_url).await;
+        let pool = connect(&settings.database.connect_options()).await;
         orders::MIGRATOR
             .run(&pool)
             .await
@@ -153,13 +153,13 @@ impl Application {
 }
 
 /// A pool to `url`, retried with backoff until Postgres answers.
-async fn connect(url: &str) -> PgPool {
+async fn connect(options: &PgConnectOptions) -> PgPool {
     let mut backoff = Backoff::new("connecting to the database");
     loop {
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options.clone())
             .await;
         match pool {
             Ok(pool) => {

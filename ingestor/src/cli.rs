@@ -30,15 +30,15 @@ impl Invocation {
     ) -> Result<Invocation, clap::Error> {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         // clap reads and checks the environment variables of the consumer's options even when a
-        // command follows, so a command is first parsed without them: it then needs only what it
-        // declares. Anything else (the consumer, help, a wrong command line) goes through the
-        // whole command line, which also refuses the consumer's options before a command.
-        if let Ok(matches) = operator_command().try_get_matches_from(&args) {
-            if let Ok(operation) = Operation::from_arg_matches(&matches) {
-                return Ok(Invocation::Operate(operation));
-            }
-        }
-        let mut command = command();
+        // command follows, so a command line that starts with a command is parsed by the
+        // operator's commands alone: a command then needs only what it declares. Any other (the
+        // consumer, help, a wrong command line) is parsed by the whole command line, which also
+        // refuses the consumer's options before a command. Either way it is parsed once.
+        let mut command = if starts_with_a_command(&args) {
+            operator_command()
+        } else {
+            command()
+        };
         let matches = command
             .try_get_matches_from_mut(args)
             .map_err(|e| name_missing(e, &command))?;
@@ -49,6 +49,16 @@ impl Invocation {
         };
         invocation.map_err(|e| e.format(&mut command))
     }
+}
+
+/// Whether the first argument after the program's name is one of the operator's commands.
+fn starts_with_a_command(args: &[OsString]) -> bool {
+    let Some(first) = args.get(1).and_then(|a| a.to_str()) else {
+        return false;
+    };
+    operator_command()
+        .get_subcommands()
+        .any(|sub| sub.get_name() == first || sub.get_all_aliases().any(|alias| alias == first))
 }
 
 /// The consumer's options, with the operator's commands beside them. The consumer's options and

@@ -3,34 +3,26 @@
 //! ingestor with one line that names the flag and its environment variable (see
 //! [`service_kit::settings`], which also parses what every process takes).
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::Parser;
 use service_kit::settings::LogSettings;
-use service_kit::settings::{postgres_url, socket_address, Setting};
+use service_kit::settings::{host_name, socket_address, DatabaseSettings, Setting};
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
 ///
 /// Every option can also be given as the environment variable named in brackets; a wrong value
 /// stops the ingestor at start. Log verbosity follows `RUST_LOG` (for example
 /// `RUST_LOG=ingestor=debug,info`); the default is `info`. The `dead-letters` command lists the
-/// messages that were not valid orders and replays them.
-#[derive(Clone, Parser)]
+/// messages that were not valid orders and replays them. The database role must be allowed to
+/// create tables: migrations run at start.
+#[derive(Debug, Clone, Parser)]
 #[command(version)]
 pub struct Settings {
-    /// Postgres connection URL of a role that may create tables (migrations run at start), e.g.
-    /// `postgres://orders_ingestor:PASSWORD@127.0.0.1:5432/orders`. Its value is never printed.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true,
-        value_parser = database_url()
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
 
     /// NATS URL of the NATS Streaming server: `nats://HOST:PORT` (`tls://` for TLS), or several
     /// separated by commas. A user and password in the URL are not supported.
@@ -145,13 +137,8 @@ pub struct Settings {
 impl Settings {
     pub fn client_id(&self) -> String {
         self.stan_client_id.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| std::process::id().to_string());
             // STAN client ids allow only letters, digits, '-' and '_'.
-            let host: String = host
+            let host: String = host_name()
                 .chars()
                 .map(|c| {
                     if c.is_ascii_alphanumeric() || c == '-' {
@@ -172,32 +159,6 @@ impl Settings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
     }
-}
-
-/// Everything but the database URL, which may hold a password.
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("database_url", &"(not shown)")
-            .field("nats_url", &self.nats_url)
-            .field("stan_cluster_id", &self.stan_cluster_id)
-            .field("stan_channel", &self.stan_channel)
-            .field("stan_durable", &self.stan_durable)
-            .field("stan_client_id", &self.stan_client_id)
-            .field("stan_max_in_flight", &self.stan_max_in_flight)
-            .field("stan_ack_wait_secs", &self.stan_ack_wait_secs)
-            .field("batch_max", &self.batch_max)
-            .field("shutdown_grace_ms", &self.shutdown_grace_ms)
-            .field("metrics_addr", &self.metrics_addr)
-            .field("log", &self.log)
-            .finish()
-    }
-}
-
-/// A PostgreSQL connection URL, kept as text. What is wrong with it is said without repeating any
-/// part of it.
-pub(crate) fn database_url() -> Setting<String> {
-    Setting::new(|url| postgres_url(url).map(|_| url.to_string()))
 }
 
 /// What the `nats` client reads: `[nats:// | tls://]HOST[:PORT]`, several separated by commas. It

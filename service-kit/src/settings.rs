@@ -10,7 +10,12 @@ use std::sync::Arc;
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, Command, ValueEnum};
+pub use secrecy::ExposeSecret;
 use sqlx::postgres::PgConnectOptions;
+
+/// Every secret a setting holds (a database URL with its password, a token): its `Debug` shows
+/// none of it, and reading it takes an explicit [`ExposeSecret::expose_secret`].
+pub type Secret = secrecy::SecretString;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -35,6 +40,62 @@ pub struct LogSettings {
         value_parser = log_format()
     )]
     pub log_format: LogFormat,
+}
+
+/// Where the database is: `DATABASE_URL`, declared here once for every program that connects
+/// (`#[command(flatten)]`). The URL may hold a password, so it is a [`Secret`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection URL, e.g. `postgres://USER:PASSWORD@127.0.0.1:5432/orders`, of a role
+    /// with the rights this program needs (see above). Its value is never printed.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        value_parser = database_url()
+    )]
+    pub database_url: Secret,
+}
+
+impl DatabaseSettings {
+    /// From a URL, checked as `DATABASE_URL` is; the error says what is wrong without any part of
+    /// the URL.
+    pub fn from_url(url: &str) -> Result<DatabaseSettings, String> {
+        postgres_url(url)?;
+        Ok(DatabaseSettings {
+            database_url: url.into(),
+        })
+    }
+
+    /// What sqlx connects with.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        postgres_url(self.database_url.expose_secret())
+            .expect("the URL was checked when it was read")
+    }
+
+    /// Where the database is, for logs: user, host, port and database, never the password.
+    pub fn describe(&self) -> String {
+        let options = self.connect_options();
+        format!(
+            "{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(default)")
+        )
+    }
+}
+
+/// This machine's name, the default of names that tell processes apart: `/etc/hostname`, else
+/// `$HOSTNAME`, else `pid-` and the process id.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("pid-{}", std::process::id()))
 }
 
 /// How the text of a setting becomes its value. When the text is wrong, the error is one line that
@@ -167,9 +228,10 @@ fn find_setting<'a>(command: &'a Command, usage: &str) -> Option<&'a Arg> {
         })
 }
 
-/// A PostgreSQL connection URL. What is wrong with it is said without repeating any part of it.
-pub fn database_url() -> Setting<PgConnectOptions> {
-    Setting::new(postgres_url)
+/// A PostgreSQL connection URL, kept as a [`Secret`]. What is wrong with it is said without
+/// repeating any part of it.
+pub fn database_url() -> Setting<Secret> {
+    Setting::new(|url| postgres_url(url).map(|_| Secret::from(url)))
 }
 
 /// `url` read as a PostgreSQL connection URL, or what is wrong with it, without any part of it.

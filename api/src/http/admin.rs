@@ -1,17 +1,16 @@
 //! Who may use the operations that show personal data: a caller with the admin token.
 
-use std::fmt;
-
 use poem_openapi::auth::Bearer;
 use poem_openapi::SecurityScheme;
+use service_kit::settings::{ExposeSecret, Secret};
 use subtle::ConstantTimeEq;
 
 /// The shortest admin token accepted.
 const MIN_TOKEN_CHARS: usize = 16;
 
-/// The secret that opens the admin operations. Never printed: its `Debug` shows no characters.
-#[derive(Clone)]
-pub struct AdminToken(String);
+/// The secret that opens the admin operations. Never printed: it is a [`Secret`].
+#[derive(Debug, Clone)]
+pub struct AdminToken(Secret);
 
 impl AdminToken {
     pub fn new(token: &str) -> Result<AdminToken, String> {
@@ -22,18 +21,16 @@ impl AdminToken {
         if !token.trim_end_matches('=').chars().all(token68) {
             return Err("may hold only A-Z a-z 0-9 - . _ ~ + / (and = at the end)".to_string());
         }
-        Ok(AdminToken(token.to_string()))
+        Ok(AdminToken(token.into()))
     }
 
     /// Whether `presented` is this token. The time taken does not depend on where they differ.
     pub fn matches(&self, presented: &str) -> bool {
-        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
-    }
-}
-
-impl fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AdminToken(…)")
+        self.0
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(presented.as_bytes())
+            .into()
     }
 }
 

@@ -6,6 +6,7 @@ use api::{Application, Settings};
 use bytes::Bytes;
 use orders::db::{Envelope, Verdict};
 use reqwest::StatusCode;
+use service_kit::settings::DatabaseSettings;
 use service_kit::telemetry::LogFormat;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -26,7 +27,7 @@ pub struct TestApp {
 /// reconnections) can bring new orders in time, unless a test asks for it.
 pub fn settings(database_url: &str) -> Settings {
     Settings {
-        database: database_url.parse().expect("a Postgres URL"),
+        database: DatabaseSettings::from_url(database_url).expect("a Postgres URL"),
         api_addr: "127.0.0.1:0".parse().unwrap(),
         log: Default::default(),
         catch_up_interval: Duration::from_secs(3600),

@@ -72,7 +72,7 @@ impl DeadLetters {
     }
 
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let mut db = super::connect(&self.settings().database_url).await?;
+        let mut db = super::connect(&self.settings().database).await?;
         let mut out = std::io::stdout().lock();
         let result = match self {
             DeadLetters::List(list) => list.run(&mut db, &mut out).await,

@@ -7,16 +7,14 @@
 mod dead_letters;
 mod terminal;
 
-use std::fmt;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use service_kit::settings::LogSettings;
+use service_kit::settings::{DatabaseSettings, LogSettings};
 use sqlx::{Connection, PgConnection};
 
 pub use self::dead_letters::DeadLetters;
-use crate::settings::database_url;
 
 #[derive(Debug, Subcommand)]
 pub enum Operation {
@@ -34,32 +32,15 @@ impl Operation {
 }
 
 /// All that a command reads from its flags and the environment. The consumer's settings do not
-/// apply: a command neither reads nor checks them.
-#[derive(Args)]
+/// apply: a command neither reads nor checks them. The database role must be allowed to write
+/// (replaying stores orders).
+#[derive(Debug, Args)]
 pub struct OperatorSettings {
-    /// Postgres connection URL of a role that may write (replaying stores orders). Its value is
-    /// never printed.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true,
-        value_parser = database_url()
-    )]
-    database_url: String,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
 
     #[command(flatten)]
     pub log: LogSettings,
-}
-
-/// Without the database URL, which may hold a password.
-impl fmt::Debug for OperatorSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OperatorSettings")
-            .field("database_url", &"(not shown)")
-            .field("log", &self.log)
-            .finish()
-    }
 }
 
 /// Runs the command. The exit code says whether it did all it was asked.
@@ -70,8 +51,8 @@ pub async fn run(operation: Operation) -> anyhow::Result<ExitCode> {
 }
 
 /// One connection to the database, without retrying: a person is waiting for the answer.
-async fn connect(database_url: &str) -> anyhow::Result<PgConnection> {
-    PgConnection::connect(database_url)
+async fn connect(database: &DatabaseSettings) -> anyhow::Result<PgConnection> {
+    PgConnection::connect_with(&database.connect_options())
         .await
         .context("connecting to the database")
 }

@@ -4,6 +4,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ingestor::{Application, Settings};
+use service_kit::settings::{DatabaseSettings, ExposeSecret};
 use testkit::{unique_name, wait_until, Publisher, TestDb};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -43,7 +44,7 @@ impl TestBed {
 
     pub fn settings(&self, client_id: &str) -> Settings {
         Settings {
-            database_url: self.db.url.clone(),
+            database: DatabaseSettings::from_url(&self.db.url).unwrap(),
             nats_url: self.nats_url.clone(),
             stan_cluster_id: testkit::stan_cluster_id(),
             stan_channel: self.channel.clone(),
@@ -114,7 +115,7 @@ impl TestBed {
         let s = self.settings(client_id);
         let mut command = Command::new(env!("CARGO_BIN_EXE_ingestor"));
         command
-            .env("DATABASE_URL", &s.database_url)
+            .env("DATABASE_URL", s.database.database_url.expose_secret())
             .env("NATS_URL", &s.nats_url)
             .env("STAN_CLUSTER_ID", &s.stan_cluster_id)
             .env("STAN_CHANNEL", &s.stan_channel)
@@ -145,7 +146,7 @@ pub struct Api {
 impl Api {
     pub async fn start(database_url: &str) -> Api {
         let settings = api::Settings {
-            database: database_url.parse().unwrap(),
+            database: DatabaseSettings::from_url(database_url).unwrap(),
             api_addr: "127.0.0.1:0".parse().unwrap(),
             log: Default::default(),
             // Only notifications can bring new orders in time.

@@ -7,6 +7,7 @@ use base64::Engine;
 use chrono::Utc;
 use ingestor::cli::Invocation;
 use orders::db::{store_batch, Envelope, Verdict};
+use service_kit::settings::ExposeSecret;
 use sqlx::PgPool;
 use testkit::TestDb;
 use tokio::process::Command;
@@ -132,7 +133,10 @@ fn without_a_command_the_ingestor_consumes_with_the_settings_it_always_took() {
     let Invocation::Consume(settings) = invocation else {
         panic!("expected the consumer, got {invocation:?}");
     };
-    assert_eq!(settings.database_url, "postgres://ingestor@db/orders");
+    assert_eq!(
+        settings.database.database_url.expose_secret(),
+        "postgres://ingestor@db/orders"
+    );
     assert_eq!(settings.batch_max, 7);
     assert_eq!(settings.stan_channel, "other");
     assert_eq!(settings.nats_url, "nats://127.0.0.1:4222");
