@@ -267,6 +267,8 @@ enum Ended {
     Forgotten,
 }
 
+// Past 60 lines: one loop that takes a message, pings the broker and watches for the stop, the
+// writer and the connection; the reasons it ends are best read side by side.
 fn forward(
     s: &BrokerSettings,
     session: &Session,

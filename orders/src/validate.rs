@@ -330,6 +330,7 @@ fn check_item(i: usize, it: &Item) -> Result<(), Rejection> {
     non_negative(&field("status"), it.status)
 }
 
+// Past 60 lines: the four cross-field rules one after the other, each with its sentence.
 fn check_cross_fields(o: &Order) -> Result<(), Rejection> {
     let p = &o.payment;
     if p.transaction != o.order_uid {

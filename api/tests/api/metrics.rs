@@ -22,6 +22,7 @@ async fn metrics(app: &TestApp) -> String {
     response.text().await.unwrap()
 }
 
+// Past 60 lines: one scenario of requests, then every metric it should have moved.
 #[tokio::test]
 async fn requests_are_counted_by_route_template_and_status_and_the_cache_is_measured() {
     let db = TestDb::new().await;

@@ -28,6 +28,7 @@ pub async fn metrics_once(ingestor: &RunningIngestor, ready: impl Fn(&str) -> bo
     }
 }
 
+// Past 60 lines: one batch of mixed messages, then every counter it should have moved.
 #[tokio::test]
 async fn the_metrics_count_what_was_stored_and_what_was_dead_lettered_by_rule() {
     let bed = TestBed::new().await;

@@ -77,6 +77,8 @@ struct Sample {
     published: Instant,
 }
 
+// Past 60 lines: the publishers, the followers and the collection of their samples share one
+// clock and one channel; read together, the timing is easier to trust.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let total = args.rate * args.seconds;
     let generator = Arc::new(Generator::new(args.seed));

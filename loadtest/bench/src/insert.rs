@@ -7,10 +7,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
+use orders::db::statements::{insert_orders, insert_parts};
 use orders::db::Envelope;
+use orders::ValidOrder;
 use publisher::valid::Generator;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgPoolOptions;
+use sqlx::PgConnection;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -67,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let rows: Vec<_> = batch.iter().map(|(e, o)| (e, o)).collect();
         let started = Instant::now();
         let mut tx = pool.begin().await?;
-        orders::db::insert_plain(&mut tx, &rows).await?;
+        insert_plain(&mut tx, &rows).await?;
         tx.commit().await?;
         in_database += started.elapsed();
         done = end;
@@ -80,4 +83,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         orders_per_second: args.orders as f64 / seconds,
     };
     crate::emit(&result, args.out.as_deref())
+}
+
+/// The rows of orders that are not stored yet, with the same statements as the ingestor's
+/// `store_batch` but nothing around them: no write lock, no duplicate or conflict check, no dead
+/// letters, no `NOTIFY`.
+async fn insert_plain(
+    tx: &mut PgConnection,
+    orders: &[(&Envelope, &ValidOrder)],
+) -> sqlx::Result<usize> {
+    let inserted = insert_orders(tx, orders).await?;
+    let fresh: Vec<&ValidOrder> = orders.iter().map(|(_, o)| *o).collect();
+    insert_parts(tx, &fresh, None).await?;
+    Ok(inserted.len())
 }

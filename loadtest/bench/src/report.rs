@@ -41,7 +41,7 @@ struct Cpu {
 }
 
 /// The parts of `vegeta report --type=json` the report uses.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Vegeta {
     latencies: BTreeMap<String, f64>,
     requests: u64,
@@ -66,21 +66,7 @@ impl Vegeta {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let dir = &args.results;
-    let run: Run = read(dir, "run.json")?;
-    let machine =
-        std::fs::read_to_string(dir.join("machine.txt")).context("reading machine.txt")?;
-    let api_max: Vegeta = read(dir, "api-max.json")?;
-    let ceiling_max: Vegeta = read(dir, "ceiling-max.json")?;
-    let api_tries = tries(dir, "api-fixed-")?;
-    let ceiling_tries = tries(dir, "ceiling-fixed-")?;
-    let api_fixed = median_try(&api_tries)?;
-    let ceiling_fixed = median_try(&ceiling_tries)?;
-    let insert: InsertResult = read(dir, "insert.json")?;
-    let drain: DrainResult = read(dir, "drain.json")?;
-    let freshness: FreshnessResult = read(dir, "freshness.json")?;
-    let warmup: WarmupResult = read(dir, "warmup.json")?;
-
+    let r = Results::read(&args.results)?;
     let mut md = String::new();
     let w = &mut md;
     writeln!(w, "# Benchmark results\n")?;
@@ -90,10 +76,90 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          The machine runs everything at once (Postgres, NATS Streaming, the service, the load \
          generator), so absolute figures are this machine's; the ratios to the ceilings measured \
          in the same run are the portable part.\n",
-        run.command, run.date
+        r.run.command, r.run.date
     )?;
-    writeln!(w, "```text\n{}\n```\n", machine.trim_end())?;
+    writeln!(w, "```text\n{}\n```\n", r.machine.trim_end())?;
+    targets(w, &r)?;
+    api(w, &r)?;
+    sweeps(w, &r)?;
+    ingest(w, &r)?;
+    freshness(w, &r)?;
+    warm_up(w, &r)?;
+    cpu(w, &r)?;
 
+    std::fs::write(&args.out, md).with_context(|| format!("writing {}", args.out.display()))?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// Every measurement of a run, read from its results folder.
+struct Results {
+    dir: PathBuf,
+    run: Run,
+    machine: String,
+    api_max: Vegeta,
+    ceiling_max: Vegeta,
+    api_tries: Vec<Vegeta>,
+    ceiling_tries: Vec<Vegeta>,
+    api_fixed: Vegeta,
+    ceiling_fixed: Vegeta,
+    insert: InsertResult,
+    drain: DrainResult,
+    freshness: FreshnessResult,
+    warmup: WarmupResult,
+}
+
+impl Results {
+    fn read(dir: &Path) -> anyhow::Result<Results> {
+        let run: Run = read(dir, "run.json")?;
+        let machine =
+            std::fs::read_to_string(dir.join("machine.txt")).context("reading machine.txt")?;
+        let api_max: Vegeta = read(dir, "api-max.json")?;
+        let ceiling_max: Vegeta = read(dir, "ceiling-max.json")?;
+        let api_tries = tries(dir, "api-fixed-")?;
+        let ceiling_tries = tries(dir, "ceiling-fixed-")?;
+        let api_fixed = median_try(&api_tries)?.clone();
+        let ceiling_fixed = median_try(&ceiling_tries)?.clone();
+        let insert: InsertResult = read(dir, "insert.json")?;
+        let drain: DrainResult = read(dir, "drain.json")?;
+        let freshness: FreshnessResult = read(dir, "freshness.json")?;
+        let warmup: WarmupResult = read(dir, "warmup.json")?;
+        Ok(Results {
+            dir: dir.to_path_buf(),
+            run,
+            machine,
+            api_max,
+            ceiling_max,
+            api_tries,
+            ceiling_tries,
+            api_fixed,
+            ceiling_fixed,
+            insert,
+            drain,
+            freshness,
+            warmup,
+        })
+    }
+}
+
+/// The table of the targets, each with its measurement and whether it was met.
+// Past 60 lines: one row per target, each a few lines of formatting; split, the table would no
+// longer read as one.
+fn targets(w: &mut String, r: &Results) -> anyhow::Result<()> {
+    let Results {
+        dir,
+        run,
+        api_max,
+        ceiling_max,
+        api_tries,
+        api_fixed,
+        ceiling_fixed,
+        insert,
+        drain,
+        freshness,
+        warmup,
+        ..
+    } = r;
     writeln!(w, "## Against the targets\n")?;
     writeln!(w, "| What | Target | Measured | |")?;
     writeln!(w, "|---|---|---|---|")?;
@@ -196,7 +262,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         rss_ratio < 2.0,
     )?;
+    Ok(())
+}
 
+/// The api's attacks by vegeta, next to the plain-map ceiling's.
+fn api(w: &mut String, r: &Results) -> anyhow::Result<()> {
+    let Results {
+        run,
+        api_max,
+        ceiling_max,
+        api_tries,
+        ceiling_tries,
+        ..
+    } = r;
     writeln!(w, "\n## api: by id, with vegeta\n")?;
     writeln!(
         w,
@@ -209,14 +287,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "| Attack | Server | Requests | Throughput/s | p50 ms | p90 ms | p99 ms | max ms | Codes |"
     )?;
     writeln!(w, "|---|---|---|---|---|---|---|---|---|")?;
-    vegeta_row(w, "as fast as it answers", "api", &api_max)?;
-    vegeta_row(w, "as fast as it answers", "ceiling", &ceiling_max)?;
+    vegeta_row(w, "as fast as it answers", "api", api_max)?;
+    vegeta_row(w, "as fast as it answers", "ceiling", ceiling_max)?;
     for (server, attempts) in [("api", &api_tries), ("ceiling", &ceiling_tries)] {
         for (i, v) in attempts.iter().enumerate() {
             let attack = format!("{} requests/s, try {}", thousands(run.fixed_rate), i + 1);
             vegeta_row(w, &attack, server, v)?;
         }
     }
+    Ok(())
+}
+
+/// The rate sweeps of the api and of the ceiling.
+fn sweeps(w: &mut String, r: &Results) -> anyhow::Result<()> {
+    let Results { dir, run, .. } = r;
     for server in ["api", "ceiling"] {
         writeln!(
             w,
@@ -265,7 +349,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             None => writeln!(w, "\nNo rate of the sweep was held.")?,
         }
     }
+    Ok(())
+}
 
+/// The drain of a filled channel, next to the plain batched insert.
+fn ingest(w: &mut String, r: &Results) -> anyhow::Result<()> {
+    let Results { insert, drain, .. } = r;
     writeln!(w, "\n## Ingest\n")?;
     writeln!(
         w,
@@ -306,7 +395,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         insert.seconds,
         thousands(insert.orders_per_second as u64)
     )?;
+    Ok(())
+}
 
+/// Publish to visible, and its stages.
+fn freshness(w: &mut String, r: &Results) -> anyhow::Result<()> {
+    let Results { dir, freshness, .. } = r;
     writeln!(w, "\n## Freshness\n")?;
     writeln!(
         w,
@@ -351,7 +445,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         commits.bound(0.9),
         commits.bound(0.99)
     )?;
+    Ok(())
+}
 
+/// The api's warm-ups and its memory.
+fn warm_up(w: &mut String, r: &Results) -> anyhow::Result<()> {
+    let Results { warmup, .. } = r;
     writeln!(w, "\n## Warm-up and memory\n")?;
     writeln!(
         w,
@@ -375,7 +474,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             warmup.peak_rss_bytes[i] as f64 / 1048576.0
         )?;
     }
+    Ok(())
+}
 
+/// The CPU each process used in each phase.
+fn cpu(w: &mut String, r: &Results) -> anyhow::Result<()> {
+    let Results { dir, machine, .. } = r;
     writeln!(w, "\n## Where the CPU went\n")?;
     writeln!(
         w,
@@ -383,7 +487,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          cores they kept busy on average. This machine has {} cores. `loadtest-tools` is what \
          `loadtest/run` starts and waits for: vegeta, the publisher, `bench` (and, in the \
          warm-up, the api runs that `bench warmup` starts).\n",
-        cores(&machine)
+        cores(machine)
     )?;
     writeln!(w, "| Phase | Wall s | Process | CPU s | Cores |")?;
     writeln!(w, "|---|---|---|---|---|")?;
@@ -405,9 +509,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "\nvegeta's text reports of this run, and its HTML latency plots of the api, are in \
          `loadtest/results/`."
     )?;
-
-    std::fs::write(&args.out, md).with_context(|| format!("writing {}", args.out.display()))?;
-    println!("wrote {}", args.out.display());
     Ok(())
 }
 

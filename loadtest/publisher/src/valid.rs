@@ -73,6 +73,7 @@ impl Generator {
         format!("{}{index:08x}", self.prefix)
     }
 
+    // Past 60 lines: one field of the order after the other, like the struct it fills.
     pub fn order(&self, index: u64) -> Order {
         let rng = &mut self.rng(index);
         let uid = self.uid(index);

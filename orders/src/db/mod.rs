@@ -2,13 +2,22 @@
 
 mod dead_letters;
 mod read;
+mod rows;
 mod write;
 
 pub use dead_letters::{
     dead_letter, list_dead_letters, replay_dead_letter, DeadLetter, DeadLetterQuery, Replay,
 };
 pub use read::{max_seq, orders_after, StoredOrder};
-pub use write::{insert_plain, store_batch, BatchReport, Envelope, Verdict};
+pub use write::{store_batch, BatchReport, Envelope, Verdict};
+
+/// The write path's two insert statements alone, for the benchmark that measures them as a ceiling
+/// against the ingestor's whole transaction (`loadtest/bench`). Not the domain's API: only the
+/// `bench` feature opens it, and the service always goes through [`store_batch`].
+#[cfg(feature = "bench")]
+pub mod statements {
+    pub use super::rows::{insert_orders, insert_parts};
+}
 
 /// The channel of the `NOTIFY` sent with every commit that stores orders. Its payload is the highest
 /// `seq` of the commit, but a listener treats it as a wake-up only and reads the table for the data.

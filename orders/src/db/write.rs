@@ -4,10 +4,11 @@
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use super::{NOTIFY_CHANNEL, WRITE_LOCK};
+use super::rows::{insert_orders, insert_parts};
+use super::WRITE_LOCK;
 use crate::validate::{Rejection, ValidOrder};
 
 /// A message as the broker delivered it.
@@ -102,20 +103,6 @@ async fn store_locked(
     Ok(report)
 }
 
-/// The rows of orders that are not stored yet, with the same statements as [`store_batch`] but
-/// nothing around them: no write lock, no duplicate or conflict check, no dead letters, no `NOTIFY`.
-/// It is the ceiling the ingestor's write path is measured against (`loadtest/`); the service
-/// itself always goes through [`store_batch`].
-pub async fn insert_plain(
-    tx: &mut PgConnection,
-    orders: &[(&Envelope, &ValidOrder)],
-) -> sqlx::Result<usize> {
-    let inserted = insert_orders(tx, orders).await?;
-    let fresh: Vec<&ValidOrder> = orders.iter().map(|(_, o)| *o).collect();
-    insert_parts(tx, &fresh, None).await?;
-    Ok(inserted.len())
-}
-
 async fn store_orders(
     tx: &mut PgConnection,
     valid: &[(&Envelope, &ValidOrder)],
@@ -179,164 +166,9 @@ async fn lock_for_write(tx: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
-fn seq_of(env: &Envelope) -> i64 {
+/// The broker's sequence as Postgres stores it.
+pub(super) fn seq_of(env: &Envelope) -> i64 {
     i64::try_from(env.sequence).unwrap_or(i64::MAX)
-}
-
-/// Inserts the orders that are not stored yet; returns the id and `seq` of each one inserted.
-async fn insert_orders(
-    tx: &mut PgConnection,
-    orders: &[(&Envelope, &ValidOrder)],
-) -> sqlx::Result<HashMap<String, i64>> {
-    let o =
-        |f: fn(&crate::Order) -> &str| orders.iter().map(|(_, v)| f(v.order())).collect::<Vec<_>>();
-    let documents: Vec<&str> = orders
-        .iter()
-        .map(|(_, v)| std::str::from_utf8(v.document()).expect("documents are UTF-8"))
-        .collect();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
-                             delivery_service, shardkey, sm_id, date_created, oof_shard, document,
-                             channel, stan_sequence, published_at)
-         SELECT u.order_uid, u.track_number, u.entry, u.locale, u.internal_signature, u.customer_id,
-                u.delivery_service, u.shardkey, u.sm_id, u.date_created, u.oof_shard, u.document::json,
-                u.channel, u.stan_sequence, u.published_at
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::text[], $8::text[], $9::int8[], $10::timestamptz[], $11::text[], $12::text[],
-                     $13::text[], $14::int8[], $15::timestamptz[])
-              AS u(order_uid, track_number, entry, locale, internal_signature, customer_id,
-                   delivery_service, shardkey, sm_id, date_created, oof_shard, document,
-                   channel, stan_sequence, published_at)
-         ON CONFLICT (order_uid) DO NOTHING
-         RETURNING order_uid, seq",
-    )
-    .bind(o(|o| &o.order_uid))
-    .bind(o(|o| &o.track_number))
-    .bind(o(|o| &o.entry))
-    .bind(o(|o| &o.locale))
-    .bind(o(|o| &o.internal_signature))
-    .bind(o(|o| &o.customer_id))
-    .bind(o(|o| &o.delivery_service))
-    .bind(o(|o| &o.shardkey))
-    .bind(orders.iter().map(|(_, v)| v.order().sm_id).collect::<Vec<_>>())
-    .bind(orders.iter().map(|(_, v)| v.order().date_created).collect::<Vec<_>>())
-    .bind(o(|o| &o.oof_shard))
-    .bind(documents)
-    .bind(orders.iter().map(|(e, _)| e.channel.as_str()).collect::<Vec<_>>())
-    .bind(orders.iter().map(|(e, _)| seq_of(e)).collect::<Vec<_>>())
-    .bind(orders.iter().map(|(e, _)| e.published_at).collect::<Vec<_>>())
-    .fetch_all(tx)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// Inserts the delivery, payment and items of freshly inserted orders, and sends the `NOTIFY` of
-/// the highest `seq` stored if there is one: one statement, one round trip.
-async fn insert_parts(
-    tx: &mut PgConnection,
-    orders: &[&ValidOrder],
-    notify_seq: Option<i64>,
-) -> sqlx::Result<()> {
-    if orders.is_empty() {
-        return Ok(());
-    }
-    let d = |f: fn(&crate::Delivery) -> &str| {
-        orders
-            .iter()
-            .map(|v| f(&v.order().delivery))
-            .collect::<Vec<_>>()
-    };
-    let p = |f: fn(&crate::Payment) -> &str| {
-        orders
-            .iter()
-            .map(|v| f(&v.order().payment))
-            .collect::<Vec<_>>()
-    };
-    let n = |f: fn(&crate::Payment) -> i64| {
-        orders
-            .iter()
-            .map(|v| f(&v.order().payment))
-            .collect::<Vec<_>>()
-    };
-    let uids: Vec<&str> = orders.iter().map(|v| v.uid()).collect();
-    let paid: Vec<DateTime<Utc>> = orders
-        .iter()
-        .map(|v| {
-            Utc.timestamp_opt(v.order().payment.payment_dt, 0)
-                .single()
-                .expect("validated as a time")
-        })
-        .collect();
-    let items: Vec<(&str, i32, &crate::Item)> = orders
-        .iter()
-        .flat_map(|v| {
-            v.order()
-                .items
-                .iter()
-                .enumerate()
-                .map(move |(i, it)| (v.uid(), i32::try_from(i).expect("items are bounded"), it))
-        })
-        .collect();
-    let s = |f: fn(&crate::Item) -> &str| items.iter().map(|(_, _, it)| f(it)).collect::<Vec<_>>();
-    let i = |f: fn(&crate::Item) -> i64| items.iter().map(|(_, _, it)| f(it)).collect::<Vec<_>>();
-    // Data-modifying WITH clauses always run, each exactly once, whether the main query reads
-    // them or not.
-    sqlx::query(
-        "WITH delivered AS (
-             INSERT INTO deliveries (order_uid, name, phone, zip, city, address, region, email)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                  $6::text[], $7::text[], $8::text[])
-         ), paid AS (
-             INSERT INTO payments (order_uid, transaction, request_id, currency, provider, amount,
-                                   payment_dt, bank, delivery_cost, goods_total, custom_fee)
-             SELECT * FROM UNNEST($1::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                                  $13::int8[], $14::timestamptz[], $15::text[], $16::int8[],
-                                  $17::int8[], $18::int8[])
-         ), listed AS (
-             INSERT INTO items (order_uid, position, chrt_id, track_number, price, rid, name, sale,
-                                size, total_price, nm_id, brand, status)
-             SELECT * FROM UNNEST($19::text[], $20::int4[], $21::int8[], $22::text[], $23::int8[],
-                                  $24::text[], $25::text[], $26::int8[]::int2[], $27::text[],
-                                  $28::int8[], $29::int8[], $30::text[], $31::int8[])
-         )
-         SELECT pg_notify($32, $33) WHERE $33::text IS NOT NULL",
-    )
-    .bind(&uids)
-    .bind(d(|d| &d.name))
-    .bind(d(|d| &d.phone))
-    .bind(d(|d| &d.zip))
-    .bind(d(|d| &d.city))
-    .bind(d(|d| &d.address))
-    .bind(d(|d| &d.region))
-    .bind(d(|d| &d.email))
-    .bind(p(|p| &p.transaction))
-    .bind(p(|p| &p.request_id))
-    .bind(p(|p| &p.currency))
-    .bind(p(|p| &p.provider))
-    .bind(n(|p| p.amount))
-    .bind(paid)
-    .bind(p(|p| &p.bank))
-    .bind(n(|p| p.delivery_cost))
-    .bind(n(|p| p.goods_total))
-    .bind(n(|p| p.custom_fee))
-    .bind(items.iter().map(|(uid, _, _)| *uid).collect::<Vec<_>>())
-    .bind(items.iter().map(|(_, pos, _)| *pos).collect::<Vec<_>>())
-    .bind(i(|it| it.chrt_id))
-    .bind(s(|it| &it.track_number))
-    .bind(i(|it| it.price))
-    .bind(s(|it| &it.rid))
-    .bind(s(|it| &it.name))
-    .bind(i(|it| it.sale))
-    .bind(s(|it| &it.size))
-    .bind(i(|it| it.total_price))
-    .bind(i(|it| it.nm_id))
-    .bind(s(|it| &it.brand))
-    .bind(i(|it| it.status))
-    .bind(NOTIFY_CHANNEL)
-    .bind(notify_seq.map(|seq| seq.to_string()))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 /// The stored documents of the given order ids.
