@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::http::HeaderValue;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::TcpAcceptor;
 use poem::Server;
+use service_kit::http::bind;
 
 use crate::cache::OrderCache;
 use crate::database::Database;
@@ -32,20 +33,7 @@ impl Application {
     /// Binds the HTTP listener (port 0 picks a free port) and prepares the database pools. Does not
     /// wait for the database: the api starts without it and becomes ready when it can read.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let acceptor = TcpListener::bind(settings.api_addr)
-            .into_acceptor()
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {} (--api-addr, API_ADDR)",
-                    settings.api_addr
-                )
-            })?;
-        let address = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .context("the listener has no socket address")?;
+        let (acceptor, address) = bind(settings.api_addr, "(--api-addr, API_ADDR)").await?;
         let replica_name = settings.replica_name();
         Ok(Application {
             acceptor,

@@ -18,9 +18,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
-/// The content type of the OpenMetrics text format.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
 /// The route label of a request that matched no route.
 const UNMATCHED: &str = "unmatched";
 
@@ -102,10 +99,7 @@ impl Metrics {
 
     /// Every metric, in the OpenMetrics text format.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        service_kit::http::encode(&self.registry)
     }
 
     fn record_request(&self, route: String, status: StatusCode, started: Instant) {

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::TcpAcceptor;
 use poem::Server;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use service_kit::http::bind;
 use service_kit::lifecycle::Backoff;
 
 use crate::broker::{Bridge, BrokerSettings, SESSION_CLOSE_LIMIT};
@@ -36,20 +37,11 @@ impl Application {
     /// Binds the metrics listener (port 0 picks a free port), connects to Postgres, waiting for it
     /// if it is not up yet, and applies pending migrations.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let metrics_acceptor = TcpListener::bind(settings.metrics_addr)
-            .into_acceptor()
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {} for metrics (--metrics-addr, METRICS_ADDR)",
-                    settings.metrics_addr
-                )
-            })?;
-        let metrics_address = metrics_acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .context("the metrics listener has no socket address")?;
+        let (metrics_acceptor, metrics_address) = bind(
+            settings.metrics_addr,
+            "for metrics (--metrics-addr, METRICS_ADDR)",
+        )
+        .await?;
         let pool = connect(&settings.database.connect_options()).await;
         orders::MIGRATOR
             .run(&pool)

@@ -8,16 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orders::db::{BatchReport, Envelope, Verdict};
-use poem::web::Data;
-use poem::{get, handler, EndpointExt, IntoResponse, Response, Route};
+use poem::Route;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
-
-/// The content type of the OpenMetrics text format.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// A dead letter's rule: one of the codes of [`orders::Rule`], a bounded set.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -151,10 +147,7 @@ impl Metrics {
 
     /// Every metric, in the OpenMetrics text format.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        service_kit::http::encode(&self.registry)
     }
 }
 
@@ -164,24 +157,12 @@ impl Default for Metrics {
     }
 }
 
-/// `/metrics` and `/healthz`.
+/// `/metrics` and `/healthz`, as every process serves them (see [`service_kit::http`]).
 pub fn routes(metrics: Arc<Metrics>) -> impl poem::Endpoint {
     Route::new()
-        .at("/metrics", get(metrics_text))
-        .at("/healthz", get(healthz))
-        .data(metrics)
-}
-
-#[handler]
-fn metrics_text(metrics: Data<&Arc<Metrics>>) -> Response {
-    metrics
-        .encode()
-        .with_content_type(CONTENT_TYPE)
-        .into_response()
-}
-
-/// 200 as long as the process answers.
-#[handler]
-fn healthz() -> &'static str {
-    "alive"
+        .at(
+            "/metrics",
+            service_kit::http::metrics(move || metrics.encode()),
+        )
+        .at("/healthz", service_kit::http::healthz())
 }

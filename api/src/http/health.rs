@@ -1,24 +1,14 @@
-//! Probes for the orchestrator: is the process alive, is it ready to serve.
+//! The readiness probe: is the api ready to serve. The liveness probe, `/healthz`, is every
+//! process's ([`service_kit::http::healthz`]).
 
 use std::sync::Arc;
 
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
 use poem::{handler, IntoResponse};
-use serde::Serialize;
+use service_kit::http::Status;
 
 use crate::cache::OrderCache;
-
-#[derive(Serialize)]
-struct Status {
-    status: &'static str,
-}
-
-/// 200 as long as the process answers.
-#[handler]
-pub fn healthz() -> impl IntoResponse {
-    Json(Status { status: "alive" })
-}
 
 /// 200 once the cache holds every order stored before the start, 503 until then.
 #[handler]

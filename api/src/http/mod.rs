@@ -17,8 +17,7 @@ use std::sync::Arc;
 use poem::error::MethodNotAllowedError;
 use poem::http::{header, HeaderValue};
 use poem::middleware::{CatchPanic, SetHeader};
-use poem::web::Data;
-use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem::{get, handler, Endpoint, EndpointExt, Response, Route};
 use sqlx::PgPool;
 
 pub use self::admin::AdminToken;
@@ -48,10 +47,13 @@ pub fn routes(
         .nest(PREFIX, api)
         .at("/openapi.json", get(spec))
         .nest("/docs", docs)
-        .at("/healthz", get(health::healthz))
+        .at("/healthz", service_kit::http::healthz())
         .at("/readyz", get(health::readyz))
         // Outside the OpenAPI service, like the probes: it is for the operator's scraper.
-        .at("/metrics", get(metrics_text));
+        .at("/metrics", {
+            let metrics = metrics.clone();
+            service_kit::http::metrics(move || metrics.encode())
+        });
     if !enabled {
         // The operation checks credentials before its body runs: without this route a request
         // with no token would be told 401 by a listing that no token can open. It is off: 404.
@@ -87,15 +89,6 @@ fn error_response(error: poem::Error) -> Response {
             .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
     }
     response
-}
-
-/// The metrics, in the OpenMetrics text format.
-#[handler]
-fn metrics_text(metrics: Data<&Arc<Metrics>>) -> Response {
-    metrics
-        .encode()
-        .with_content_type(crate::metrics::CONTENT_TYPE)
-        .into_response()
 }
 
 /// What an admin operation answers while no admin token is configured.

@@ -9,7 +9,10 @@ async fn healthz_and_readyz_answer_200_once_the_api_is_ready() {
     let db = TestDb::new().await;
     let app = TestApp::spawn(&db.url).await;
 
-    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "alive"}));
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 }
 

@@ -33,7 +33,11 @@ pub async fn metrics_once(ingestor: &RunningIngestor, ready: impl Fn(&str) -> bo
 async fn the_metrics_count_what_was_stored_and_what_was_dead_lettered_by_rule() {
     let bed = TestBed::new().await;
     let ingestor = bed.start_ingestor("metrics-counts").await;
-    assert_eq!(ingestor.get_metrics_server("/healthz").await.status(), 200);
+    // The same probe as the api's: 200 and the same JSON.
+    let health = ingestor.get_metrics_server("/healthz").await;
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "alive"}));
 
     bed.publisher
         .publish_all(vec![

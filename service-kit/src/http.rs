@@ -1,0 +1,57 @@
+//! What every process serves over HTTP, written once so that it answers the same everywhere: its
+//! listener, bound from a setting ([`bind`]); `/metrics` in the OpenMetrics text format that
+//! Prometheus reads ([`metrics`]); and `/healthz`, the liveness probe ([`healthz`]).
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use poem::endpoint::make_sync;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::web::Json;
+use poem::{get, Endpoint, IntoResponse};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+/// The content type of `/metrics`.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Binds a listener on `address` (port 0 picks a free port) and returns it with the address it
+/// got. `purpose` ends the error, e.g. `(--api-addr, API_ADDR)`: it names the setting to change.
+pub async fn bind(address: SocketAddr, purpose: &str) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
+    let acceptor = TcpListener::bind(address)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {address} {purpose}"))?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .context("the listener has no socket address")?;
+    Ok((acceptor, bound))
+}
+
+/// A registry's metrics in the OpenMetrics text format.
+pub fn encode(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, registry);
+    text
+}
+
+/// `GET /metrics`: what `encode` writes, as OpenMetrics text.
+pub fn metrics(encode: impl Fn() -> String + Send + Sync + 'static) -> impl Endpoint {
+    get(make_sync(move |_| {
+        encode().with_content_type(OPENMETRICS).into_response()
+    }))
+}
+
+/// What a probe answers, as JSON: `{"status": "alive"}`.
+#[derive(Serialize)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+/// `GET /healthz`: 200 and `{"status": "alive"}` as long as the process answers.
+pub fn healthz() -> impl Endpoint {
+    get(make_sync(|_| Json(Status { status: "alive" })))
+}
