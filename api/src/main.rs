@@ -1,3 +1,5 @@
+//! The api's entry point: read the settings, start logging, serve until a shutdown signal.
+
 use api::{Application, Settings};
 use service_kit::{lifecycle::shutdown_signal, telemetry};
 

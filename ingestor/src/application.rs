@@ -1,3 +1,6 @@
+//! The consumer built from its settings: metrics listener, database pool, then the broker session
+//! and the writer until a shutdown signal.
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -6,18 +6,86 @@
 //! content dead-letters that message, so no content can hold the stream up.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use orders::db::{store_batch, BatchReport, Envelope, Verdict};
 use orders::{Rejection, Rule};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use service_kit::lifecycle::Backoff;
 
 use crate::broker::Delivery;
 use crate::metrics::Metrics;
+
+/// How often, at most, the writer logs what it did (at info; each batch is logged at debug).
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+/// What one batch came to.
+struct Written {
+    messages: usize,
+    redelivered: usize,
+    report: BatchReport,
+}
+
+/// What the writer did since its last summary.
+struct Summary {
+    since: Instant,
+    batches: usize,
+    messages: usize,
+    redelivered: usize,
+    stored: usize,
+    duplicates: usize,
+    conflicts: usize,
+    dead_lettered: usize,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            since: Instant::now(),
+            batches: 0,
+            messages: 0,
+            redelivered: 0,
+            stored: 0,
+            duplicates: 0,
+            conflicts: 0,
+            dead_lettered: 0,
+        }
+    }
+}
+
+impl Summary {
+    fn add(&mut self, written: &Written) {
+        self.batches += 1;
+        self.messages += written.messages;
+        self.redelivered += written.redelivered;
+        self.stored += written.report.stored;
+        self.duplicates += written.report.duplicates;
+        self.conflicts += written.report.conflicts;
+        self.dead_lettered += written.report.dead_lettered;
+    }
+
+    /// Logs the summary at info if anything happened, and starts the next one.
+    fn log(&mut self) {
+        if self.batches > 0 {
+            tracing::info!(
+                batches = self.batches,
+                messages = self.messages,
+                stored = self.stored,
+                duplicates = self.duplicates,
+                conflicts = self.conflicts,
+                dead_lettered = self.dead_lettered,
+                redelivered = self.redelivered,
+                seconds = self.since.elapsed().as_secs(),
+                "batches committed and acked since the last summary"
+            );
+        }
+        *self = Summary::default();
+    }
+}
 
 pub struct Writer {
     pub pool: PgPool,
@@ -35,44 +103,72 @@ impl Writer {
     /// so the broker redelivers whatever it held.
     pub async fn run(self, mut deliveries: mpsc::Receiver<Delivery>) {
         let mut batch = Vec::with_capacity(self.batch_max);
-        while deliveries.recv_many(&mut batch, self.batch_max).await > 0 {
-            let started = Instant::now();
-            let redelivered = batch.iter().filter(|d| d.redelivered).count();
-            self.metrics.received.inc_by(batch.len() as u64);
-            self.metrics.redelivered.inc_by(redelivered as u64);
-            self.metrics.batch_size.observe(batch.len() as f64);
-            let items: Vec<(Envelope, Verdict)> = batch
-                .iter()
-                .map(|d| (d.envelope.clone(), judge(&d.envelope)))
-                .collect();
-            let Some(report) = self.store(&items).await else {
-                tracing::warn!(
-                    messages = batch.len(),
-                    "stopping while the database is unavailable; the broker will redeliver"
-                );
-                return;
-            };
-            let committed_ms = started.elapsed().as_millis() as u64;
-            let acked: Vec<Delivery> = std::mem::take(&mut batch);
-            // Acks are small synchronous writes to the NATS connection.
-            let (acked, sent) = tokio::task::spawn_blocking(move || {
-                let sent = acked.iter().filter(|d| d.ack()).count();
-                (acked.len(), sent)
-            })
-            .await
-            .unwrap_or((0, 0));
-            self.metrics.acks_sent.inc_by(sent as u64);
-            tracing::info!(
-                messages = acked,
-                stored = report.stored,
-                duplicates = report.duplicates,
-                conflicts = report.conflicts,
-                dead_lettered = report.dead_lettered,
-                redelivered,
-                commit_ms = committed_ms,
-                "batch committed and acked"
-            );
+        let mut summary = Summary::default();
+        let mut every =
+            tokio::time::interval_at(tokio::time::Instant::now() + SUMMARY_EVERY, SUMMARY_EVERY);
+        every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                // Cancel safe: what was received stays in `batch`.
+                received = deliveries.recv_many(&mut batch, self.batch_max) => {
+                    if received == 0 {
+                        break;
+                    }
+                    match self.write(&mut batch).await {
+                        Some(written) => summary.add(&written),
+                        None => break,
+                    }
+                }
+                _ = every.tick() => summary.log(),
+            }
         }
+        summary.log();
+    }
+
+    /// Validates, stores and acks a batch, which it leaves empty. `None` if the process is stopping
+    /// while the database is unavailable: nothing is acked then, and the broker redelivers it.
+    async fn write(&self, batch: &mut Vec<Delivery>) -> Option<Written> {
+        let started = Instant::now();
+        let redelivered = batch.iter().filter(|d| d.redelivered).count();
+        self.metrics.received.inc_by(batch.len() as u64);
+        self.metrics.redelivered.inc_by(redelivered as u64);
+        self.metrics.batch_size.observe(batch.len() as f64);
+        let items: Vec<(Envelope, Verdict)> = batch
+            .iter()
+            .map(|d| (d.envelope.clone(), judge(&d.envelope)))
+            .collect();
+        let Some(report) = self.store(&items).await else {
+            tracing::warn!(
+                messages = batch.len(),
+                "stopping while the database is unavailable; the broker will redeliver"
+            );
+            return None;
+        };
+        let committed_ms = started.elapsed().as_millis() as u64;
+        let acked: Vec<Delivery> = std::mem::take(batch);
+        // Acks are small synchronous writes to the NATS connection.
+        let (acked, sent) = tokio::task::spawn_blocking(move || {
+            let sent = acked.iter().filter(|d| d.ack()).count();
+            (acked.len(), sent)
+        })
+        .await
+        .unwrap_or((0, 0));
+        self.metrics.acks_sent.inc_by(sent as u64);
+        tracing::debug!(
+            messages = acked,
+            stored = report.stored,
+            duplicates = report.duplicates,
+            conflicts = report.conflicts,
+            dead_lettered = report.dead_lettered,
+            redelivered,
+            commit_ms = committed_ms,
+            "batch committed and acked"
+        );
+        Some(Written {
+            messages: acked,
+            redelivered,
+            report,
+        })
     }
 
     /// Stores the batch, retrying while the database is unavailable. `None` if the process is

@@ -1,3 +1,5 @@
+//! A fresh database per test, with the migrations applied, on the shared test server.
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 

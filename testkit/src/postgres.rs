@@ -1,3 +1,5 @@
+//! A Postgres server of a test's own, to stop and start.
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -1,3 +1,5 @@
+//! A NATS Streaming server of a test's own, on its file store, to restart.
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

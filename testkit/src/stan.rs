@@ -1,3 +1,5 @@
+//! The shared test STAN server, and a client that publishes to one channel.
+
 use std::sync::Arc;
 
 /// The STAN server every test shares: `TEST_NATS_URL`, as set by `scripts/test`.

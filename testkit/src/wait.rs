@@ -1,3 +1,5 @@
+//! Waiting for outcomes that no event announces, with a limit.
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

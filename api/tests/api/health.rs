@@ -1,3 +1,5 @@
+//! The probes: `/healthz` while the process lives, `/readyz` once the cache is warm.
+
 use reqwest::StatusCode;
 use sqlx::postgres::PgPoolOptions;
 use testkit::{PrivatePostgres, TestDb};

@@ -1,3 +1,5 @@
+//! What the api's tests share: test settings, a `TestApp` on port 0, and ways to store orders.
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::Duration;

@@ -1,3 +1,5 @@
+//! The listing of order ids: newest first, bounded, and its errors.
+
 use reqwest::StatusCode;
 use testkit::TestDb;
 

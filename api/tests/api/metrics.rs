@@ -1,3 +1,5 @@
+//! What `/metrics` shows: requests by route template and status, and the cache.
+
 use reqwest::StatusCode;
 use testkit::TestDb;
 

@@ -1,3 +1,5 @@
+//! The OpenAPI document served by the api, against the snapshot in `openapi/`.
+
 use std::path::PathBuf;
 
 use reqwest::StatusCode;

@@ -1,3 +1,5 @@
+//! Orders by id: served as stored, after warm-up, while running and after a restart.
+
 use reqwest::StatusCode;
 use testkit::TestDb;
 

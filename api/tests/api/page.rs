@@ -1,3 +1,5 @@
+//! The web page and its assets: what they load, and that data never becomes HTML.
+
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use reqwest::StatusCode;
 

@@ -1,3 +1,5 @@
+//! The api converges to the table whatever happens to its LISTEN connection or its notifications.
+
 use std::time::Duration;
 
 use reqwest::StatusCode;

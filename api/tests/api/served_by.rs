@@ -1,3 +1,5 @@
+//! `X-Served-By`: every response names the replica that served it.
+
 use reqwest::StatusCode;
 use testkit::TestDb;
 

@@ -1,3 +1,6 @@
+//! Faults the ingestor recovers from by itself: a kill, Postgres down, the broker restarted, a
+//! frozen process.
+
 use testkit::{PrivatePostgres, PrivateStan, Publisher, TestDb};
 
 use crate::helpers::{distinct_orders, TestBed};

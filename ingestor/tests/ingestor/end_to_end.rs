@@ -1,3 +1,5 @@
+//! From publisher to api: a published order is served as it was published.
+
 use testkit::wait_until;
 
 use crate::helpers::{Api, TestBed, PATIENCE};

@@ -1,3 +1,6 @@
+//! What the ingestor's tests share: a `TestBed` (database, channel, publisher), ingestors in this
+//! process or as a binary, an api.
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -1,3 +1,5 @@
+//! What a message becomes: a stored order with its parts, a dead letter, a duplicate or a conflict.
+
 use crate::helpers::{distinct_orders, sample_with_uid, TestBed};
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+//! What the ingestor's `/metrics` counts, and its `/healthz`.
+
 use std::time::{Duration, Instant};
 
 use crate::helpers::{sample_with_uid, RunningIngestor, TestBed, PATIENCE};

@@ -1,3 +1,5 @@
+//! The publisher's entry point: parse the command line, publish, exit with what happened.
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -109,7 +109,7 @@ pub async fn list_dead_letters(
 }
 
 /// The dead letter with this id.
-#[tracing::instrument(skip_all, fields(id))]
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn dead_letter(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<DeadLetter>> {
     sqlx::query_as(
         "SELECT id, channel, stan_sequence, published_at, payload, rule, reason, received_at,
@@ -126,7 +126,7 @@ pub async fn dead_letter(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Optio
 /// and publish time, and the `NOTIFY`), and the dead letter is marked resolved, all in one
 /// transaction. Otherwise nothing changes. The dead letter stays locked meanwhile, so that two
 /// replays of it cannot both store it.
-#[tracing::instrument(skip_all, fields(id))]
+#[tracing::instrument(skip_all, fields(id = id))]
 pub async fn replay_dead_letter<'c>(
     db: impl Acquire<'c, Database = Postgres>,
     id: i64,

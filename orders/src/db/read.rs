@@ -1,3 +1,5 @@
+//! The api's reads of the orders table: the orders above a watermark, and the highest `seq`.
+
 use sqlx::PgExecutor;
 
 /// An order as the api caches it: its place in the table and its document.
@@ -9,7 +11,7 @@ pub struct StoredOrder {
 }
 
 /// Up to `limit` orders with `seq` above `after`, oldest first.
-#[tracing::instrument(skip_all, fields(after, limit))]
+#[tracing::instrument(skip_all, fields(after = after, limit = limit))]
 pub async fn orders_after(
     db: impl PgExecutor<'_>,
     after: i64,

@@ -1,3 +1,6 @@
+//! What the publisher sends arrives: files, valid orders from several connections, malformed
+//! messages.
+
 use std::collections::HashSet;
 
 use crate::support::{publish, received, TempFile, SAMPLE_PATH};

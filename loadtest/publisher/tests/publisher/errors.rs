@@ -1,3 +1,6 @@
+//! How the publisher fails: an unreachable server, a wrong cluster id, a file too large, a missing
+//! file.
+
 use crate::support::{nowhere, publisher_at};
 
 #[test]
