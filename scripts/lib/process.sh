@@ -1,0 +1,98 @@
+# shellcheck shell=bash
+#
+# as_root, apt_install, pid files (pid_running, pidfile_pid, stop_pidfile),
+# port_in_use and instance_dir: process and instance plumbing.
+#
+# Part of scripts/lib.sh, which sources it; do not source it alone.
+
+# ---------------------------------------------------------------------------
+# Small utilities
+# ---------------------------------------------------------------------------
+
+# Run a command as root: directly when we already are root, via sudo otherwise.
+as_root() {
+    if [[ $EUID -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root privileges to run: $* (and sudo is not available)"
+    fi
+}
+
+# apt_install PKG...: install Debian packages, refreshing the package index
+# only when the first attempt fails (typically on a fresh machine).
+apt_install() {
+    log "installing with apt: $*"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"; then
+        log "apt-get install failed; refreshing the package index and retrying"
+        as_root apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+    fi
+}
+
+# pid_running PID: true when PID is a live process (zombies count as dead:
+# a container's init may never reap them).
+pid_running() {
+    local pid="$1" state
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+    [[ "$state" != "Z" ]]
+}
+
+# pidfile_pid PIDFILE [PATTERN]: print the pid recorded in PIDFILE when that
+# process is alive (and, if PATTERN is given, its command line contains
+# PATTERN, which protects against pid reuse). Fails otherwise.
+pidfile_pid() {
+    local pidfile="$1" pattern="${2:-}" pid cmdline
+    [[ -f "$pidfile" ]] || return 1
+    pid="$(tr -dc '0-9' <"$pidfile")"
+    pid_running "$pid" || return 1
+    if [[ -n "$pattern" ]]; then
+        cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+        [[ "$cmdline" == *"$pattern"* ]] || return 1
+    fi
+    printf '%s\n' "$pid"
+}
+
+# stop_pidfile LABEL PIDFILE [PATTERN] [TIMEOUT_SECONDS] [SIGNAL]: send SIGNAL
+# (default TERM) to the process recorded in PIDFILE, wait up to TIMEOUT seconds
+# for it to exit, SIGKILL it if it is still there, and remove the pid file.
+# No-op if it is not running.
+stop_pidfile() {
+    local label="$1" pidfile="$2" pattern="${3:-}" timeout="${4:-15}" signal="${5:-TERM}" pid i
+    if ! pid="$(pidfile_pid "$pidfile" "$pattern")"; then
+        rm -f "$pidfile"
+        return 0
+    fi
+    log "stopping $label (pid $pid)"
+    kill -"$signal" "$pid" 2>/dev/null || true
+    for ((i = 0; i < timeout * 10; i++)); do
+        pid_running "$pid" || break
+        sleep 0.1
+    done
+    if pid_running "$pid"; then
+        warn "$label (pid $pid) did not exit within ${timeout}s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            pid_running "$pid" || break
+            sleep 0.1
+        done
+    fi
+    rm -f "$pidfile"
+}
+
+# port_in_use PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+    timeout 2 bash -c ": </dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# instance_dir NAME: folder holding everything of instance NAME (created).
+instance_dir() {
+    local name="$1"
+    [[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || die "invalid instance name: '$name'"
+    local dir="$ROOT/.local/$name"
+    mkdir -p "$dir/logs"
+    printf '%s\n' "$dir"
+}
