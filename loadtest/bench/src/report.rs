@@ -1,4 +1,7 @@
 //! `loadtest/RESULTS.md` from the JSON files of one run of `loadtest/run`.
+//!
+//! Past 400 lines: it is the template of one long document, a function per section, and the
+//! readers of the files each section reads; split, a change to a section would span files.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
