@@ -5,13 +5,16 @@
 //! always agree. Readers hold it for a hash lookup only; the single writer (the sync loop) holds it
 //! to insert one page of orders. A sharded or lock-free map would only pay off with many more cores
 //! than this service runs on, so it is not worth a dependency.
+//!
+//! The documents of a page are packed into a few large buffers (`Page`), each order's document a
+//! slice of one: a warm-up of a million orders is then a few hundred allocations, not a million.
+//! Orders are never removed, so a buffer is never held by a few survivors.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
-use bytes::Bytes;
-use orders::db::StoredOrder;
+use bytes::{Bytes, BytesMut};
 
 /// How many of the latest order ids the cache remembers for the listing.
 pub const RECENT_CAPACITY: usize = 100;
@@ -22,9 +25,14 @@ pub struct OrderCache {
     ready: AtomicBool,
 }
 
+/// The map's hasher: seeded at random in each process, so that the ids an attacker could publish
+/// cannot be chosen to collide, and much cheaper than the standard library's SipHash for short
+/// keys (ids are 1 to 64 characters, checked before they are stored).
+type Hasher = foldhash::fast::RandomState;
+
 #[derive(Default)]
 struct State {
-    orders: HashMap<Box<str>, Bytes>,
+    orders: HashMap<Box<str>, Bytes, Hasher>,
     /// The highest `seq` applied: every stored order up to it is in `orders`.
     watermark: i64,
     /// The ids of the latest orders, oldest first.
@@ -68,13 +76,9 @@ impl OrderCache {
 
     /// Adds orders read from the table in `seq` order and moves the watermark to the last one.
     /// Orders at or below the watermark are already here and are skipped.
-    pub fn apply(&self, page: Vec<StoredOrder>) {
-        let entries: Vec<(i64, Box<str>, Bytes)> = page
-            .into_iter()
-            .map(|o| (o.seq, o.order_uid.into_boxed_str(), Bytes::from(o.document)))
-            .collect();
+    pub fn apply(&self, page: Page) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        for (seq, uid, document) in entries {
+        for (seq, uid, document) in page.orders {
             if seq <= state.watermark {
                 continue;
             }
@@ -103,22 +107,62 @@ impl OrderCache {
     }
 }
 
+/// Orders read from the table, in `seq` order, for [`OrderCache::apply`].
+#[derive(Default)]
+pub struct Page {
+    orders: Vec<(i64, Box<str>, Bytes)>,
+    /// The free end of the buffer the next documents are copied into.
+    buffer: BytesMut,
+}
+
+/// The size of the buffers documents are packed into; a larger document gets one of its own.
+const BUFFER_BYTES: usize = 4 << 20;
+
+impl Page {
+    pub fn new() -> Page {
+        Page::default()
+    }
+
+    /// Adds an order, copying its document into the page's current buffer.
+    pub fn push(&mut self, seq: i64, order_uid: &str, document: &str) {
+        if self.buffer.capacity() < document.len() {
+            self.buffer = BytesMut::with_capacity(BUFFER_BYTES.max(document.len()));
+        }
+        self.buffer.extend_from_slice(document.as_bytes());
+        let document = self.buffer.split().freeze();
+        self.orders.push((seq, order_uid.into(), document));
+    }
+
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+    }
+
+    /// The `seq` of the last order.
+    pub fn last_seq(&self) -> Option<i64> {
+        self.orders.last().map(|(seq, _, _)| *seq)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn stored(seq: i64, uid: &str) -> StoredOrder {
-        StoredOrder {
-            seq,
-            order_uid: uid.to_string(),
-            document: format!("{{\"order_uid\":\"{uid}\"}}"),
+    fn page(orders: &[(i64, &str)]) -> Page {
+        let mut page = Page::new();
+        for (seq, uid) in orders {
+            page.push(*seq, uid, &format!("{{\"order_uid\":\"{uid}\"}}"));
         }
+        page
     }
 
     #[test]
     fn an_applied_order_is_served_byte_for_byte_and_moves_the_watermark() {
         let cache = OrderCache::new();
-        cache.apply(vec![stored(3, "a"), stored(7, "b")]);
+        cache.apply(page(&[(3, "a"), (7, "b")]));
         assert_eq!(
             cache.get("b").unwrap(),
             Bytes::from_static(b"{\"order_uid\":\"b\"}")
@@ -131,8 +175,8 @@ mod tests {
     #[test]
     fn orders_at_or_below_the_watermark_are_not_applied_twice() {
         let cache = OrderCache::new();
-        cache.apply(vec![stored(1, "a"), stored(2, "b")]);
-        cache.apply(vec![stored(2, "b"), stored(3, "c")]);
+        cache.apply(page(&[(1, "a"), (2, "b")]));
+        cache.apply(page(&[(2, "b"), (3, "c")]));
         assert_eq!(cache.recent(10), ["c", "b", "a"]);
         assert_eq!(cache.watermark(), 3);
     }
@@ -140,14 +184,38 @@ mod tests {
     #[test]
     fn the_recent_list_keeps_only_the_latest_ids_newest_first() {
         let cache = OrderCache::new();
-        let page = (1..=RECENT_CAPACITY as i64 + 5)
-            .map(|seq| stored(seq, &format!("o{seq}")))
+        let ids: Vec<(i64, String)> = (1..=RECENT_CAPACITY as i64 + 5)
+            .map(|seq| (seq, format!("o{seq}")))
             .collect();
-        cache.apply(page);
+        let ids: Vec<(i64, &str)> = ids.iter().map(|(seq, uid)| (*seq, uid.as_str())).collect();
+        cache.apply(page(&ids));
         let all = cache.recent(usize::MAX);
         assert_eq!(all.len(), RECENT_CAPACITY);
         assert_eq!(all[0], format!("o{}", RECENT_CAPACITY + 5));
         assert_eq!(all[RECENT_CAPACITY - 1], "o6");
         assert_eq!(cache.recent(2), ["o105", "o104"]);
+    }
+
+    #[test]
+    fn documents_packed_into_shared_buffers_are_served_whole_and_apart() {
+        // Enough documents to fill several buffers, and one larger than a buffer.
+        let small = "x".repeat(100_000);
+        let large = "y".repeat(BUFFER_BYTES + 1);
+        let mut page = Page::new();
+        for seq in 1..=100 {
+            page.push(seq, &format!("o{seq}"), &format!("{seq}{small}"));
+        }
+        page.push(101, "large", &large);
+        page.push(102, "after", "{}");
+        assert_eq!(page.len(), 102);
+        assert_eq!(page.last_seq(), Some(102));
+        let cache = OrderCache::new();
+        cache.apply(page);
+        for seq in 1..=100 {
+            let document = cache.get(&format!("o{seq}")).unwrap();
+            assert_eq!(document, format!("{seq}{small}").as_bytes());
+        }
+        assert_eq!(cache.get("large").unwrap(), large.as_bytes());
+        assert_eq!(cache.get("after").unwrap(), &b"{}"[..]);
     }
 }

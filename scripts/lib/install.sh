@@ -13,6 +13,12 @@ ensure_curl_installed() {
     command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
 }
 
+# ensure_wrk_installed: Debian's wrk, the light HTTP load generator of the
+# benchmarks.
+ensure_wrk_installed() {
+    command -v wrk >/dev/null 2>&1 || apt_install wrk
+}
+
 # detect_pg_bin: set PG_BIN to the newest /usr/lib/postgresql/*/bin, unless
 # PG_BIN is already set to a directory holding pg_ctl. Fails when not found.
 detect_pg_bin() {

@@ -54,7 +54,8 @@ pg_wait_ready() {
 }
 
 # pg_start NAME PORT: start (creating it if needed) the PostgreSQL server of
-# instance NAME, listening on 127.0.0.1:PORT. Idempotent.
+# instance NAME, listening on 127.0.0.1:PORT. Idempotent. PG_SETTINGS, if set,
+# holds more postgresql.conf lines (e.g. "track_commit_timestamp = on").
 pg_start() {
     local name="$1" port="$2"
     [[ "$port" =~ ^[0-9]+$ ]] || die "pg_start: invalid port '$port'"
@@ -133,6 +134,7 @@ shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
 full_page_writes = on
+${PG_SETTINGS:-}
 EOF
     if [[ $EUID -eq 0 ]]; then
         chown postgres: "$conf"

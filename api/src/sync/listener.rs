@@ -32,7 +32,11 @@ pub async fn listen(pool: &PgPool, wake: &Notify, metrics: &Metrics) -> Infallib
     // says when that happens, so the reader can catch up.
     loop {
         match listener.try_recv().await {
-            Ok(Some(_notification)) => wake.notify_one(),
+            Ok(Some(notification)) => {
+                // The payload is the commit's highest `seq`: logged for tracing freshness only.
+                tracing::debug!(seq = notification.payload(), "notified of new orders");
+                wake.notify_one();
+            }
             Ok(None) => {
                 // sqlx has reconnected and issued LISTEN again.
                 tracing::warn!("the LISTEN connection was lost and is back; catching up");

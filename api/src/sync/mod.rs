@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
-use crate::cache::OrderCache;
+use crate::cache::{OrderCache, Page};
 use crate::database::Database;
 use crate::metrics::Metrics;
 use service_kit::lifecycle::Backoff;
@@ -53,6 +53,7 @@ async fn keep_current(
     let started = Instant::now();
     let mut backoff = Backoff::new("reading new orders");
     loop {
+        let reading = Instant::now();
         match catch_up(pool, cache, metrics).await {
             Ok(read) => {
                 backoff.succeeded();
@@ -69,6 +70,7 @@ async fn keep_current(
                     tracing::debug!(
                         orders = read,
                         watermark = cache.watermark(),
+                        read_us = reading.elapsed().as_micros() as u64,
                         "applied new orders"
                     );
                 }
@@ -89,16 +91,22 @@ async fn keep_current(
 /// Reads every order above the watermark into the cache, page by page; returns how many.
 ///
 /// A wake-up after a commit is one query: a page that is not full holds every order visible when it
-/// was read, so the cache is then level with the table. Only while whole pages come (a warm-up, or a
-/// long outage) is `max(seq)` read too, so that the metrics show how far behind the cache is.
+/// was read, so the cache is then level with the table. While whole pages come (a warm-up, or a
+/// long outage), the next page is read while the last one is applied, on the pool's second
+/// connection, so that Postgres and the api work at the same time; `max(seq)` is read too, so that
+/// the metrics show how far behind the cache is.
 async fn catch_up(pool: &PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx::Result<usize> {
     let mut read = 0;
+    let mut page = read_page(pool.clone(), cache.watermark()).await?;
     loop {
-        let page = orders::db::orders_after(pool, cache.watermark(), PAGE_SIZE).await?;
         let count = page.len();
+        let full = count == PAGE_SIZE as usize;
+        let next = match page.last_seq() {
+            Some(last) if full => Some(tokio::spawn(read_page(pool.clone(), last))),
+            _ => None,
+        };
         cache.apply(page);
         let watermark = cache.watermark();
-        let full = count == PAGE_SIZE as usize;
         let lag = if full {
             orders::db::max_seq(pool)
                 .await?
@@ -113,8 +121,24 @@ async fn catch_up(pool: &PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx:
             .cache_orders
             .set(i64::try_from(cache.len()).unwrap_or(i64::MAX));
         read += count;
-        if !full {
+        let Some(next) = next else {
             return Ok(read);
-        }
+        };
+        page = match next.await {
+            Ok(page) => page?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: only when the runtime shuts down.
+            Err(_) => return Err(sqlx::Error::WorkerCrashed),
+        };
     }
+}
+
+/// Up to a page of the orders above `after`.
+async fn read_page(pool: PgPool, after: i64) -> sqlx::Result<Page> {
+    let mut page = Page::new();
+    orders::db::each_order_after(&pool, after, PAGE_SIZE, |seq, uid, document| {
+        page.push(seq, uid, document)
+    })
+    .await?;
+    Ok(page)
 }

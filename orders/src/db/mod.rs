@@ -8,7 +8,7 @@ mod write;
 pub use dead_letters::{
     dead_letter, list_dead_letters, replay_dead_letter, DeadLetter, DeadLetterQuery, Replay,
 };
-pub use read::{max_seq, orders_after, StoredOrder};
+pub use read::{each_order_after, max_seq, orders_after, StoredOrder};
 pub use write::{store_batch, BatchReport, Envelope, Verdict};
 
 /// The write path's two insert statements alone, for the benchmark that measures them as a ceiling

@@ -1,9 +1,15 @@
-//! Freshness: how long after an order is published every api replica serves it.
+//! Freshness: how long after an order is published every api replica serves it, and where that
+//! time goes.
 //!
 //! Orders are published at a steady rate from several connections (the `stan` client waits for
 //! the broker's ack of each message, so one connection cannot keep a high rate alone). One order
-//! in `--sample-every` is followed: from the moment its publish starts, each replica is asked for
-//! it every millisecond until it answers 200.
+//! in `--sample-every` is followed: from the moment its publish starts, each replica is polled for
+//! it every millisecond until it answers 200 (`poll.rs`: polls that do not wait for each other).
+//! With the replicas' debug logs and the rows, each followed order's time is split into stages
+//! (`stages.rs`).
+
+mod poll;
+mod stages;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,10 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use publisher::valid::Generator;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use self::poll::Replica;
+pub use self::stages::Stage;
+use self::stages::{ms_between, ReplicaLog, ReplicaStages, Timeline};
 use crate::stats::Spread;
 
 #[derive(clap::Args)]
@@ -44,6 +54,11 @@ pub struct Args {
     /// published order to the start of the transaction that stored it is read from the rows.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// The JSON log of each replica, in the order of `--api`, written with `RUST_LOG` holding
+    /// `api::sync=debug`: with them (and `--database-url`), each followed order's time is split
+    /// into stages.
+    #[arg(long = "replica-log")]
+    replica_logs: Vec<PathBuf>,
     /// Seed of the order generator (ids must not be in the table already).
     #[arg(long, default_value_t = 2)]
     seed: u64,
@@ -67,14 +82,28 @@ pub struct FreshnessResult {
     /// Every published order: from the broker's timestamp (`published_at`) to the start of the
     /// transaction that stored it (`stored_at`).
     pub broker_to_transaction: Option<Spread>,
+    /// How the poller asked: every `poll_ms`, without waiting for the answers before, over
+    /// `poll_connections` connections to each replica.
+    pub poll_ms: f64,
+    pub poll_connections: usize,
+    /// Polls not sent because every connection to the replica was busy.
+    pub polls_skipped: u64,
+    /// Each stage over every followed order (with `--database-url`; the replicas' stages with
+    /// `--replica-log` too).
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    /// The followed orders that took longest to reach every replica, slowest first, stage by stage.
+    #[serde(default)]
+    pub slowest: Vec<Timeline>,
 }
 
-const GIVE_UP: Duration = Duration::from_secs(10);
-const POLL: Duration = Duration::from_millis(1);
+/// How many of the slowest followed orders the result shows stage by stage.
+const SLOWEST: usize = 12;
 
 struct Sample {
     uid: String,
     published: Instant,
+    published_wall: DateTime<Utc>,
 }
 
 // Past 60 lines: the publishers, the followers and the collection of their samples share one
@@ -83,6 +112,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let total = args.rate * args.seconds;
     let generator = Arc::new(Generator::new(args.seed));
     let (samples_tx, mut samples_rx) = mpsc::unbounded_channel::<Sample>();
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(poll::CONNECTIONS)
+        .build()?;
+    let replicas: Vec<Arc<Replica>> = args
+        .apis
+        .iter()
+        .map(|a| Arc::new(Replica::new(a)))
+        .collect();
+    poll::warm(&http, &replicas).await;
 
     let clients = (0..args.connections)
         .map(|n| connect(&args, n))
@@ -112,12 +151,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                                     std::thread::sleep(wait);
                                 }
                                 let published = Instant::now();
+                                let published_wall = Utc::now();
                                 client
                                     .publish(channel, &message)
                                     .context("publishing an order")?;
                                 if i % sample_every == 0 {
                                     let uid = generator.uid(i);
-                                    let _ = samples_tx.send(Sample { uid, published });
+                                    let _ = samples_tx.send(Sample {
+                                        uid,
+                                        published,
+                                        published_wall,
+                                    });
                                 }
                             }
                         })
@@ -130,41 +174,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         })
     };
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()?;
-    let apis: Arc<Vec<String>> = Arc::new(
-        args.apis
-            .iter()
-            .map(|a| a.trim_end_matches('/').to_owned())
-            .collect(),
-    );
+    let mut samples = Vec::new();
     let mut followers = tokio::task::JoinSet::new();
     let mut followed = 0;
     while let Some(sample) = samples_rx.recv().await {
-        let sample = Arc::new(sample);
-        for replica in 0..apis.len() {
-            let (http, apis, sample) = (http.clone(), apis.clone(), sample.clone());
-            let index = followed;
+        for (index, replica) in replicas.iter().enumerate() {
+            let (http, replica, uid) = (http.clone(), replica.clone(), sample.uid.clone());
+            let (published, followed) = (sample.published, followed);
             followers.spawn(async move {
-                let seen = follow(&http, &apis[replica], &sample).await;
-                (index, replica, seen)
+                let served = poll::follow(http, replica, uid, published).await;
+                (followed, index, served.map(|at| at - published))
             });
         }
+        samples.push(sample);
         followed += 1;
     }
     publishing.await??;
     let elapsed = start.elapsed();
 
-    let mut seen: Vec<Vec<Option<Duration>>> = vec![vec![None; apis.len()]; followed];
+    let mut seen: Vec<Vec<Option<Duration>>> = vec![vec![None; replicas.len()]; followed];
     while let Some(done) = followers.join_next().await {
         let (index, replica, latency) = done?;
         seen[index][replica] = latency;
     }
-    let mut per_replica: Vec<Vec<Duration>> = vec![Vec::new(); apis.len()];
+    let mut per_replica: Vec<Vec<Duration>> = vec![Vec::new(); replicas.len()];
     let mut every = Vec::new();
     let mut never_seen = 0;
-    for latencies in seen {
+    for latencies in seen.iter().cloned() {
         if latencies.iter().any(Option::is_none) {
             never_seen += 1;
             continue;
@@ -175,11 +211,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             per_replica[replica].push(latency);
         }
     }
+    let (stages, slowest) = match &args.database_url {
+        Some(url) => timelines(url, &args.replica_logs, &samples, &seen).await?,
+        None => (Vec::new(), Vec::new()),
+    };
     let result = FreshnessResult {
         target_rate: args.rate,
         published: total,
         achieved_rate: total as f64 / elapsed.as_secs_f64(),
-        replicas: apis.len(),
+        replicas: replicas.len(),
         every_replica: Spread::of(every),
         per_replica: per_replica.into_iter().map(Spread::of).collect(),
         never_seen,
@@ -187,22 +227,65 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Some(url) => Some(broker_to_transaction(url, &generator).await?),
             None => None,
         },
+        poll_ms: poll::POLL.as_secs_f64() * 1e3,
+        poll_connections: poll::CONNECTIONS,
+        polls_skipped: replicas.iter().map(|r| r.skipped()).sum(),
+        stages,
+        slowest,
     };
     crate::emit(&result, args.out.as_deref())
 }
 
-/// The time from publish to the replica's first 200 for the order, `None` if it never came.
-async fn follow(http: &reqwest::Client, api: &str, sample: &Sample) -> Option<Duration> {
-    let url = format!("{api}/api/v1/orders/{}", sample.uid);
-    loop {
-        if sample.published.elapsed() > GIVE_UP {
-            return None;
-        }
-        if http.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
-            return Some(sample.published.elapsed());
-        }
-        tokio::time::sleep(POLL).await;
-    }
+/// Each followed order's stages, and their spreads; the slowest orders first.
+async fn timelines(
+    url: &str,
+    logs: &[PathBuf],
+    samples: &[Sample],
+    seen: &[Vec<Option<Duration>>],
+) -> anyhow::Result<(Vec<Stage>, Vec<Timeline>)> {
+    let logs = logs
+        .iter()
+        .map(|path| ReplicaLog::read(path).with_context(|| format!("reading {}", path.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let uids: Vec<String> = samples.iter().map(|s| s.uid.clone()).collect();
+    let rows = stages::rows(url, &uids).await?;
+    let mut timelines: Vec<Timeline> = samples
+        .iter()
+        .zip(seen)
+        .filter_map(|(sample, served)| {
+            let row = rows.get(&sample.uid)?;
+            let since = |t: DateTime<Utc>| ms_between(sample.published_wall, t);
+            let replicas = served
+                .iter()
+                .enumerate()
+                .map(|(replica, served)| {
+                    let (notified, applied) = logs
+                        .get(replica)
+                        .map_or((None, None), |log| log.stages_of(row.seq));
+                    ReplicaStages {
+                        notified_ms: notified.map(since),
+                        applied_ms: applied.map(since),
+                        served_ms: served.map(|d| d.as_secs_f64() * 1e3),
+                    }
+                })
+                .collect();
+            Some(Timeline {
+                order_uid: sample.uid.clone(),
+                seq: row.seq,
+                broker_ms: since(row.published_at),
+                transaction_ms: since(row.stored_at),
+                commit_ms: row.committed_at.map(since),
+                replicas,
+            })
+        })
+        .collect();
+    let spreads = stages::spreads(&timelines);
+    timelines.sort_by(|a, b| {
+        let key = |t: &Timeline| t.every_replica_ms().unwrap_or(f64::INFINITY);
+        key(b).total_cmp(&key(a))
+    });
+    timelines.truncate(SLOWEST);
+    Ok((spreads, timelines))
 }
 
 /// `stored_at - published_at` of the run's orders (their ids share the generator's prefix).
