@@ -146,14 +146,16 @@ impl ReplicaLog {
 }
 
 /// A stored order's times, as its row has them.
+#[derive(sqlx::FromRow)]
 pub struct Row {
+    pub order_uid: String,
     pub seq: i64,
     pub published_at: DateTime<Utc>,
     pub stored_at: DateTime<Utc>,
     pub committed_at: Option<DateTime<Utc>>,
 }
 
-/// The rows of `uids`, with the commit time where the server tracks it.
+/// The rows of `uids`, by id, with the commit time where the server tracks it.
 pub async fn rows(url: &str, uids: &[String]) -> anyhow::Result<HashMap<String, Row>> {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
@@ -167,15 +169,9 @@ pub async fn rows(url: &str, uids: &[String]) -> anyhow::Result<HashMap<String, 
     } else {
         "NULL::timestamptz"
     };
-    let found: Vec<(
-        String,
-        i64,
-        DateTime<Utc>,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(&format!(
-        "SELECT order_uid, seq, published_at, stored_at, {committed}
-             FROM orders WHERE order_uid = ANY($1)"
+    let found: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT order_uid, seq, published_at, stored_at, {committed} AS committed_at
+         FROM orders WHERE order_uid = ANY($1)"
     ))
     .bind(uids)
     .fetch_all(&pool)
@@ -183,15 +179,7 @@ pub async fn rows(url: &str, uids: &[String]) -> anyhow::Result<HashMap<String, 
     pool.close().await;
     Ok(found
         .into_iter()
-        .map(|(uid, seq, published_at, stored_at, committed_at)| {
-            let row = Row {
-                seq,
-                published_at,
-                stored_at,
-                committed_at,
-            };
-            (uid, row)
-        })
+        .map(|row| (row.order_uid.clone(), row))
         .collect())
 }
 
