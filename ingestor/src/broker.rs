@@ -1,8 +1,8 @@
 //! The bridge between the synchronous `stan` client and tokio.
 //!
 //! One thread owns the broker session: a NATS connection, a STAN client and a durable queue
-//! subscription. It hands each message to the writer through a bounded channel, so a slow
-//! database slows the broker down instead of filling memory. The `stan` crate cannot tell that its
+//! subscription. It validates each message and hands it to the writer through a bounded channel,
+//! so a slow database slows the broker down instead of filling memory. The `stan` crate cannot tell that its
 //! session died, so the thread watches the NATS connection itself and rebuilds the whole session,
 //! with the same client id and durable, whenever the connection was lost: the broker then
 //! redelivers whatever was not acknowledged, and the writer stores it idempotently.
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use orders::db::Envelope;
+use orders::db::{Envelope, Verdict};
 use service_kit::lifecycle::Backoff;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -36,21 +36,37 @@ pub struct BrokerSettings {
     pub ack_wait_secs: i32,
 }
 
-/// A message handed to the writer; acknowledge it once what it carries is committed.
+/// A message handed to the writer, already judged: validation runs on the broker thread, so that
+/// the next batch is parsed while the writer waits on the database for the current one.
+/// Acknowledge it once what it carries is committed.
 pub struct Delivery {
     pub envelope: Envelope,
+    pub verdict: Verdict,
     pub redelivered: bool,
-    message: stan::Message,
+    ack: Ack,
 }
 
 impl Delivery {
+    /// What the writer stores, and what it acks once that is committed.
+    pub fn into_parts(self) -> ((Envelope, Verdict), Ack) {
+        ((self.envelope, self.verdict), self.ack)
+    }
+}
+
+/// The acknowledgement of one message, to send once what it carries is committed.
+pub struct Ack {
+    sequence: u64,
+    message: stan::Message,
+}
+
+impl Ack {
     /// Tells the broker the message is safely stored; false if the ack could not be sent. That is
     /// harmless: the broker redelivers the message and the writer recognises it.
-    pub fn ack(&self) -> bool {
+    pub fn send(&self) -> bool {
         match self.message.ack() {
             Ok(()) => true,
             Err(e) => {
-                tracing::debug!(sequence = self.envelope.sequence, error = %e, "ack not sent; the broker will redeliver");
+                tracing::debug!(sequence = self.sequence, error = %e, "ack not sent; the broker will redeliver");
                 false
             }
         }
@@ -323,6 +339,7 @@ fn forward(
             }
         };
         let payload = Bytes::from(std::mem::take(&mut message.data));
+        let verdict = judge(&payload);
         let delivery = Delivery {
             envelope: Envelope {
                 channel: s.channel.clone(),
@@ -330,12 +347,24 @@ fn forward(
                 published_at: to_utc(message.timestamp),
                 payload,
             },
+            verdict,
             redelivered: message.redelivered,
-            message,
+            ack: Ack {
+                sequence: message.sequence,
+                message,
+            },
         };
         if deliveries.blocking_send(delivery).is_err() {
             return Ended::WriterGone;
         }
+    }
+}
+
+/// Validation: the message's bytes become an order or a rejection with its reason.
+fn judge(payload: &[u8]) -> Verdict {
+    match orders::parse_order(payload) {
+        Ok(order) => Verdict::Valid(order),
+        Err(rejection) => Verdict::Rejected(rejection),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Turns deliveries into committed rows, then acks them.
 //!
-//! The writer takes whatever messages are waiting (up to `batch_max`), validates each, and stores
-//! them in one transaction. Only after the commit does it ack them. A database that is unreachable is
+//! The writer takes whatever messages are waiting (up to `batch_max`; the broker thread has
+//! validated them) and stores them in one transaction. Only after the commit does it ack them, on
+//! a thread of their own while it stores the next batch. A database that is unreachable is
 //! retried with backoff, without acking, until it is back; a database that refuses a message's
 //! content dead-letters that message, so no content can hold the stream up.
 
@@ -17,8 +18,12 @@ use tokio_util::sync::CancellationToken;
 
 use service_kit::lifecycle::Backoff;
 
-use crate::broker::Delivery;
+use crate::broker::{Ack, Delivery};
 use crate::metrics::Metrics;
+
+mod acks;
+
+use acks::Acks;
 
 /// How often, at most, the writer logs what it did (at info; each batch is logged at debug).
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
@@ -104,6 +109,7 @@ impl Writer {
     pub async fn run(self, mut deliveries: mpsc::Receiver<Delivery>) {
         let mut batch = Vec::with_capacity(self.batch_max);
         let mut summary = Summary::default();
+        let mut acks = Acks::new(self.metrics.clone());
         let mut every =
             tokio::time::interval_at(tokio::time::Instant::now() + SUMMARY_EVERY, SUMMARY_EVERY);
         every.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -115,60 +121,55 @@ impl Writer {
                         break;
                     }
                     match self.write(&mut batch).await {
-                        Some(written) => summary.add(&written),
+                        Some((written, committed)) => {
+                            summary.add(&written);
+                            acks.send(committed).await;
+                        }
                         None => break,
                     }
                 }
                 _ = every.tick() => summary.log(),
             }
         }
+        acks.finish().await;
         summary.log();
     }
 
-    /// Validates, stores and acks a batch, which it leaves empty. `None` if the process is stopping
-    /// while the database is unavailable: nothing is acked then, and the broker redelivers it.
-    async fn write(&self, batch: &mut Vec<Delivery>) -> Option<Written> {
+    /// Stores a batch, which it leaves empty; returns what it came to and the acks of its
+    /// messages, to send now that they are committed. `None` if the process is stopping while the
+    /// database is unavailable: nothing is acked then, and the broker redelivers the batch.
+    async fn write(&self, batch: &mut Vec<Delivery>) -> Option<(Written, Vec<Ack>)> {
         let started = Instant::now();
+        let messages = batch.len();
         let redelivered = batch.iter().filter(|d| d.redelivered).count();
-        self.metrics.received.inc_by(batch.len() as u64);
+        self.metrics.received.inc_by(messages as u64);
         self.metrics.redelivered.inc_by(redelivered as u64);
-        self.metrics.batch_size.observe(batch.len() as f64);
-        let items: Vec<(Envelope, Verdict)> = batch
-            .iter()
-            .map(|d| (d.envelope.clone(), judge(&d.envelope)))
-            .collect();
+        self.metrics.batch_size.observe(messages as f64);
+        let (items, acks): (Vec<(Envelope, Verdict)>, Vec<Ack>) =
+            batch.drain(..).map(Delivery::into_parts).unzip();
         let Some(report) = self.store(&items).await else {
             tracing::warn!(
-                messages = batch.len(),
+                messages,
                 "stopping while the database is unavailable; the broker will redeliver"
             );
             return None;
         };
-        let committed_ms = started.elapsed().as_millis() as u64;
-        let acked: Vec<Delivery> = std::mem::take(batch);
-        // Acks are small synchronous writes to the NATS connection.
-        let (acked, sent) = tokio::task::spawn_blocking(move || {
-            let sent = acked.iter().filter(|d| d.ack()).count();
-            (acked.len(), sent)
-        })
-        .await
-        .unwrap_or((0, 0));
-        self.metrics.acks_sent.inc_by(sent as u64);
         tracing::debug!(
-            messages = acked,
+            messages,
             stored = report.stored,
             duplicates = report.duplicates,
             conflicts = report.conflicts,
             dead_lettered = report.dead_lettered,
             redelivered,
-            commit_ms = committed_ms,
-            "batch committed and acked"
+            commit_ms = started.elapsed().as_millis() as u64,
+            "batch committed"
         );
-        Some(Written {
-            messages: acked,
+        let written = Written {
+            messages,
             redelivered,
             report,
-        })
+        };
+        Some((written, acks))
     }
 
     /// Stores the batch, retrying while the database is unavailable. `None` if the process is
@@ -233,13 +234,6 @@ impl Writer {
             total.last_seq = total.last_seq.max(report.last_seq);
         }
         Some(total)
-    }
-}
-
-fn judge(envelope: &Envelope) -> Verdict {
-    match orders::parse_order(&envelope.payload) {
-        Ok(order) => Verdict::Valid(order),
-        Err(rejection) => Verdict::Rejected(rejection),
     }
 }
 

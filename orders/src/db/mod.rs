@@ -1,8 +1,11 @@
 //! The SQL of the order service, one small function per statement.
 
+mod copy;
 mod dead_letters;
 mod read;
 mod rows;
+#[cfg(feature = "bench")]
+mod unnest;
 mod write;
 
 pub use dead_letters::{
@@ -11,12 +14,14 @@ pub use dead_letters::{
 pub use read::{each_order_after, max_seq, orders_after, StoredOrder};
 pub use write::{store_batch, BatchReport, Envelope, Verdict};
 
-/// The write path's two insert statements alone, for the benchmark that measures them as a ceiling
-/// against the ingestor's whole transaction (`loadtest/bench`). Not the domain's API: only the
-/// `bench` feature opens it, and the service always goes through [`store_batch`].
+/// The write path's copies alone, and the `INSERT … SELECT FROM UNNEST(…)` statements they
+/// replaced, for the benchmark that measures both as ceilings against the ingestor's whole
+/// transaction (`loadtest/bench`). Not the domain's API: only the `bench` feature opens it, and the
+/// service always goes through [`store_batch`].
 #[cfg(feature = "bench")]
 pub mod statements {
-    pub use super::rows::{insert_orders, insert_parts};
+    pub use super::rows::{copy_orders, copy_parts};
+    pub use super::unnest::{insert_orders, insert_parts};
 }
 
 /// The channel of the `NOTIFY` sent with every commit that stores orders. Its payload is the highest

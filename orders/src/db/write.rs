@@ -7,8 +7,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use super::rows::{insert_orders, insert_parts};
-use super::WRITE_LOCK;
+use super::rows::{copy_orders, copy_parts};
+use super::{NOTIFY_CHANNEL, WRITE_LOCK};
 use crate::validate::{Rejection, ValidOrder};
 
 /// A message as the broker delivered it.
@@ -50,8 +50,8 @@ pub async fn store_batch(
     pool: &PgPool,
     batch: &[(Envelope, Verdict)],
 ) -> sqlx::Result<BatchReport> {
-    // Every statement is a round trip to the server, and at a few hundred commits a second the
-    // round trips are most of the work: the write lock is taken in the same round trip as `BEGIN`.
+    // Every statement is a round trip to the server: the write lock is taken in the same one as
+    // `BEGIN`.
     let mut tx = pool
         .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
         .await?;
@@ -109,41 +109,43 @@ async fn store_orders(
     report: &mut BatchReport,
 ) -> sqlx::Result<()> {
     // The first message of each order id in the batch is the candidate for insertion.
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::with_capacity(valid.len());
     let is_first: Vec<bool> = valid.iter().map(|(_, o)| seen.insert(o.uid())).collect();
-    let firsts: Vec<(&Envelope, &ValidOrder)> = valid
+    let candidates: Vec<&str> = seen.into_iter().collect();
+
+    // Every writer of `orders` holds WRITE_LOCK, and so does this transaction: the ids stored now
+    // are all that can be in the way of the copy, which has no `ON CONFLICT`. Looking them up
+    // first costs what `ON CONFLICT` would: one probe of the primary key per id.
+    let mut reference = stored_documents(tx, &candidates).await?;
+    let is_fresh: Vec<bool> = valid
         .iter()
         .zip(&is_first)
-        .filter(|(_, first)| **first)
+        .map(|((_, o), first)| *first && !reference.contains_key(o.uid()))
+        .collect();
+    let fresh: Vec<(&Envelope, &ValidOrder)> = valid
+        .iter()
+        .zip(&is_fresh)
+        .filter(|(_, fresh)| **fresh)
         .map(|(pair, _)| *pair)
         .collect();
-
-    let inserted = insert_orders(tx, &firsts).await?;
-    report.stored = inserted.len();
-    report.last_seq = inserted.values().copied().max();
-
-    let fresh: Vec<&ValidOrder> = firsts
-        .iter()
-        .filter(|(_, o)| inserted.contains_key(o.uid()))
-        .map(|(_, o)| *o)
-        .collect();
-    // The NOTIFY goes with the parts: Postgres sends it at the commit, whatever the order of the
-    // statements.
-    insert_parts(tx, &fresh, report.last_seq).await?;
+    let fresh_orders: Vec<&ValidOrder> = fresh.iter().map(|(_, o)| *o).collect();
+    copy_orders(tx, &fresh).await?;
+    copy_parts(tx, &fresh_orders).await?;
+    report.stored = fresh.len();
+    if !fresh.is_empty() {
+        report.last_seq = Some(notify_stored(tx).await?);
+    }
+    if report.stored == valid.len() {
+        return Ok(());
+    }
 
     // Every other message is compared with the version that is now stored.
-    let already: Vec<&str> = firsts
-        .iter()
-        .map(|(_, o)| o.uid())
-        .filter(|uid| !inserted.contains_key(*uid))
-        .collect();
-    let mut reference: HashMap<&str, Bytes> = stored_documents(tx, &already).await?;
-    for o in &fresh {
-        reference.insert(o.uid(), o.document().clone());
+    for o in &fresh_orders {
+        reference.insert(o.uid().to_string(), o.document().clone());
     }
     let mut conflicts = Vec::new();
-    for ((env, order), first) in valid.iter().zip(is_first) {
-        if first && inserted.contains_key(order.uid()) {
+    for ((env, order), fresh) in valid.iter().zip(is_fresh) {
+        if fresh {
             continue;
         }
         match reference.get(order.uid()) {
@@ -156,6 +158,19 @@ async fn store_orders(
         report.conflicts = conflicts.len();
     }
     Ok(())
+}
+
+/// Sends `NOTIFY` with the highest `seq` this transaction stored, and returns it: the last value
+/// this session drew from the column's sequence. Postgres delivers the notification at the commit.
+async fn notify_stored(tx: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT last.seq
+         FROM (SELECT currval(pg_get_serial_sequence('orders', 'seq')) AS seq) AS last,
+              pg_notify($1, last.seq::text)",
+    )
+    .bind(NOTIFY_CHANNEL)
+    .fetch_one(tx)
+    .await
 }
 
 async fn lock_for_write(tx: &mut PgConnection) -> sqlx::Result<()> {
@@ -171,11 +186,11 @@ pub(super) fn seq_of(env: &Envelope) -> i64 {
     i64::try_from(env.sequence).unwrap_or(i64::MAX)
 }
 
-/// The stored documents of the given order ids.
-async fn stored_documents<'a>(
+/// The stored documents of those of the given order ids that are stored.
+async fn stored_documents(
     tx: &mut PgConnection,
-    uids: &[&'a str],
-) -> sqlx::Result<HashMap<&'a str, Bytes>> {
+    uids: &[&str],
+) -> sqlx::Result<HashMap<String, Bytes>> {
     if uids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -184,10 +199,9 @@ async fn stored_documents<'a>(
             .bind(uids)
             .fetch_all(tx)
             .await?;
-    let mut found: HashMap<String, String> = rows.into_iter().collect();
-    Ok(uids
-        .iter()
-        .filter_map(|uid| found.remove(*uid).map(|doc| (*uid, Bytes::from(doc))))
+    Ok(rows
+        .into_iter()
+        .map(|(uid, doc)| (uid, Bytes::from(doc)))
         .collect())
 }
 
