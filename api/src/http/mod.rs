@@ -66,7 +66,6 @@ pub fn routes(
     }
     let routes = page::mount(route)
         .data(cache.clone())
-        .data(metrics)
         .with(CatchPanic::new().with_handler(on_panic));
     let headers = vec![
         (
