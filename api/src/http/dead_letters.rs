@@ -159,6 +159,13 @@ impl DeadLettersApi {
         if !token.matches(auth.token()) {
             return Err(ApiError::Unauthorized);
         }
+        // Postgres text cannot hold U+0000: it would refuse the query, which is the caller's fault.
+        let nul = |rule: &String| rule.contains('\0');
+        if query.rule.as_ref().is_some_and(nul) {
+            return Err(ApiError::InvalidParameter(
+                "rule must not contain the character U+0000".to_string(),
+            ));
+        }
         let letters = list_dead_letters(&self.reads, &query).await.map_err(|e| {
             ApiError::Internal(anyhow::Error::new(e).context("listing dead letters"))
         })?;

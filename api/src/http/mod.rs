@@ -3,6 +3,7 @@
 mod admin;
 mod dead_letters;
 mod error;
+mod front;
 mod health;
 mod order_uid;
 mod orders;
@@ -11,22 +12,22 @@ mod reply;
 mod served_by;
 mod service;
 
-use std::any::Any;
 use std::sync::Arc;
 
-use poem::error::MethodNotAllowedError;
 use poem::http::{header, HeaderValue};
-use poem::middleware::{CatchPanic, SetHeader};
-use poem::{get, handler, Endpoint, EndpointExt, Response, Route};
+use poem::middleware::CatchPanic;
+use poem::{get, handler, Endpoint, EndpointExt, Route};
 use sqlx::PgPool;
 
 pub use self::admin::AdminToken;
 pub use self::error::{ApiError, ErrorBody, ErrorCode, ErrorResponse};
+use self::front::{on_panic, Front};
+use self::orders::ORDER_BY_ID;
 pub use self::page::CONTENT_SECURITY_POLICY;
 pub use self::served_by::{header_value as served_by_header, X_SERVED_BY};
 pub use self::service::{service as openapi_service, PREFIX};
 use crate::cache::OrderCache;
-use crate::metrics::{Instrument, Metrics, RouteTemplates};
+use crate::metrics::{Metrics, RouteTemplates};
 
 /// Every route of the api. The orders come from `cache`; the dead letters, for a caller with
 /// `admin_token`, from the database through `reads`. Every response names the replica in
@@ -40,7 +41,11 @@ pub fn routes(
 ) -> impl Endpoint {
     let enabled = admin_token.is_some();
     let api = openapi_service(cache.clone(), reads, admin_token);
-    let templates = RouteTemplates::from_openapi(&api.spec(), PREFIX);
+    let meter = metrics.request_meter(RouteTemplates::from_openapi(&api.spec(), PREFIX));
+    let order_route = meter
+        .route(&format!("{PREFIX}{ORDER_BY_ID}"))
+        .expect("the OpenAPI document has the order route");
+    let order_prefix = format!("{PREFIX}{}", ORDER_BY_ID.trim_end_matches("{order_uid}"));
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let mut route = Route::new()
@@ -59,50 +64,28 @@ pub fn routes(
         // with no token would be told 401 by a listing that no token can open. It is off: 404.
         route = route.at(format!("{PREFIX}{}", dead_letters::PATH), disabled);
     }
-    page::mount(route)
-        .data(cache)
-        .data(metrics.clone())
-        .with(CatchPanic::new().with_handler(on_panic))
-        // Unknown paths and methods are errors until here: make them responses, so that they get
-        // the headers below too.
-        .catch_all_error(|error| async move { error_response(error) })
-        .with(
-            SetHeader::new()
-                .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-                .overriding(header::REFERRER_POLICY, "no-referrer")
-                .overriding(X_SERVED_BY, served_by),
-        )
-        .with(Instrument::new(metrics, templates))
+    let routes = page::mount(route)
+        .data(cache.clone())
+        .with(CatchPanic::new().with_handler(on_panic));
+    let headers = vec![
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (header::HeaderName::from_static(X_SERVED_BY), served_by),
+    ];
+    Front::new(routes, cache, order_prefix, order_route, headers, meter)
 }
 
 /// What every route of the api answers to: each is a GET (poem answers HEAD with it too).
 pub const ALLOWED_METHODS: &str = "GET, HEAD";
 
-/// A routing error as a response. A 405 names the methods that would do in `Allow`, as HTTP
-/// requires (RFC 9110, 15.5.6).
-fn error_response(error: poem::Error) -> Response {
-    let method_not_allowed = error.is::<MethodNotAllowedError>();
-    let mut response = error.into_response();
-    if method_not_allowed {
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
-    }
-    response
-}
-
 /// What an admin operation answers while no admin token is configured.
 #[handler]
 fn disabled() -> ErrorResponse {
     ApiError::Disabled.into()
-}
-
-/// A panic in a handler becomes a 500 whose cause is logged, not shown.
-fn on_panic(panic: Box<dyn Any + Send>) -> ErrorResponse {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".to_string());
-    ApiError::Internal(anyhow::anyhow!("a request handler panicked: {message}")).into()
 }

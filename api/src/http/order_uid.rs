@@ -16,8 +16,8 @@ const PATTERN: &str = "^[A-Za-z0-9_-]+$";
 pub struct OrderUidParam(String);
 
 impl OrderUidParam {
-    pub fn into_string(self) -> String {
-        self.0
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

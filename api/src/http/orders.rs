@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use poem::{IntoResponse, Response};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
@@ -21,6 +22,11 @@ enum Tag {
 pub struct OrdersApi {
     pub cache: Arc<OrderCache>,
 }
+
+/// The template of `get_order`, under the API's prefix, as the OpenAPI document writes it. The
+/// operation's attribute below must name the same path (attributes take literals only): the api
+/// refuses to start when the document has no such path.
+pub const ORDER_BY_ID: &str = "/orders/{order_uid}";
 
 #[derive(ApiResponse)]
 pub enum OrderFound {
@@ -73,7 +79,7 @@ impl OrdersApi {
         /// The order's id: 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `_` and `-`.
         order_uid: Path<OrderUidParam>,
     ) -> Reply<OrderFound> {
-        self.find(order_uid.0.into_string()).into()
+        find(&self.cache, order_uid.0.as_str()).into()
     }
 
     /// List the latest orders
@@ -93,20 +99,28 @@ impl OrdersApi {
     }
 }
 
-impl OrdersApi {
-    fn find(&self, order_uid: String) -> Result<OrderFound, ApiError> {
-        orders::check_order_uid(&order_uid).map_err(|rejection| ApiError::InvalidOrderUid {
-            reason: rejection.reason,
-        })?;
-        if !self.cache.is_ready() {
-            return Err(ApiError::NotReady);
-        }
-        match self.cache.get(&order_uid) {
-            Some(document) => Ok(OrderFound::Ok(Binary(document))),
-            None => Err(ApiError::OrderNotFound { order_uid }),
-        }
-    }
+/// What `get_order` answers for `order_uid`, built as the operation builds it. The front answers
+/// the order route with it without the OpenAPI layer (see [`super::front`]).
+pub fn order_response(cache: &OrderCache, order_uid: &str) -> Response {
+    Reply::from(find(cache, order_uid)).into_response()
+}
 
+fn find(cache: &OrderCache, order_uid: &str) -> Result<OrderFound, ApiError> {
+    orders::check_order_uid(order_uid).map_err(|rejection| ApiError::InvalidOrderUid {
+        reason: rejection.reason,
+    })?;
+    if !cache.is_ready() {
+        return Err(ApiError::NotReady);
+    }
+    match cache.get(order_uid) {
+        Some(document) => Ok(OrderFound::Ok(Binary(document))),
+        None => Err(ApiError::OrderNotFound {
+            order_uid: order_uid.to_string(),
+        }),
+    }
+}
+
+impl OrdersApi {
     fn recent(&self, limit: u32) -> Result<RecentOrdersFound, ApiError> {
         if !self.cache.is_ready() {
             return Err(ApiError::NotReady);

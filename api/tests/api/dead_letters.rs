@@ -184,11 +184,11 @@ async fn a_payload_that_is_not_utf8_is_given_in_base64() {
 }
 
 #[tokio::test]
-async fn a_limit_out_of_range_with_the_token_is_a_400() {
+async fn a_limit_out_of_range_or_a_rule_with_a_nul_with_the_token_is_a_400() {
     let db = TestDb::new().await;
     let app = spawn_with_token(&db.url).await;
 
-    for query in ["?limit=0", "?limit=101", "?before_id=abc"] {
+    for query in ["?limit=0", "?limit=101", "?before_id=abc", "?rule=a%00b"] {
         let response = get_as(&app, &format!("/api/v1/dead-letters{query}"), Some(TOKEN)).await;
 
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");

@@ -2,6 +2,7 @@
 //! over real HTTP.
 
 mod dead_letters;
+mod encoding;
 mod health;
 mod helpers;
 mod listing;
