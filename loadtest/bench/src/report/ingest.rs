@@ -14,8 +14,9 @@ pub fn write(w: &mut String, r: &Results) -> anyhow::Result<()> {
          ingestor starts and drains it (batches of what is waiting, one transaction each, acks \
          after the commit). Timed from its first commit to its last, and to the api serving the \
          last order. The ceiling is `bench insert-ceiling`: the same kind of rows inserted straight \
-         into Postgres in batches of {}, one transaction each, with the ingestor's statements and \
-         nothing around them (time in the database only).\n",
+         into Postgres in batches of {}, one transaction each, with nothing around the statements \
+         (time in the database only): once with `INSERT … SELECT FROM UNNEST(…)` and once with \
+         `COPY … FROM STDIN (FORMAT binary)`, one per table.\n",
         thousands(drain.orders),
         insert.batch
     )?;
@@ -42,10 +43,18 @@ pub fn write(w: &mut String, r: &Results) -> anyhow::Result<()> {
     )?;
     writeln!(
         w,
-        "| plain batched insert (ceiling) | {} | {:.2} | {} |",
+        "| plain batched insert, `UNNEST` (ceiling) | {} | {:.2} | {} |",
         thousands(insert.orders),
         insert.seconds,
         thousands(insert.orders_per_second as u64)
     )?;
+    if let (Some(seconds), Some(rate)) = (insert.copy_seconds, insert.copy_orders_per_second) {
+        writeln!(
+            w,
+            "| plain batched `COPY … (FORMAT binary)` (ceiling) | {} | {seconds:.2} | {} |",
+            thousands(insert.orders),
+            thousands(rate as u64)
+        )?;
+    }
     Ok(())
 }
