@@ -80,6 +80,7 @@ nginx_start() {
     log "starting nginx (config: ${conf#"$ROOT"/})"
     setsid "$NGINX_BIN" -c "$conf" </dev/null >>"$logfile" 2>&1 &
     echo "$!" >"$pidfile"
+    wait_exec "$!" "$NGINX_BIN"
 }
 
 # api_stop_all INST_DIR BIN_DIR: stop the nginx of INST_DIR (nginx.pid) and

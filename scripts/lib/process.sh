@@ -56,6 +56,20 @@ pidfile_pid() {
     printf '%s\n' "$pid"
 }
 
+# wait_exec PID PROGRAM: wait (up to 5 s) until the child PID, just forked,
+# has executed PROGRAM or is gone. Until then its command line is the shell's,
+# and a check of the command line would take it for a dead process.
+wait_exec() {
+    local pid="$1" program="$2" i
+    for ((i = 0; i < 50; i++)); do
+        if [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$program"* ]] ||
+            ! pid_running "$pid"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+}
+
 # stop_pidfile LABEL PIDFILE [PATTERN] [TIMEOUT_SECONDS] [SIGNAL]: send SIGNAL
 # (default TERM) to the process recorded in PIDFILE, wait up to TIMEOUT seconds
 # for it to exit, SIGKILL it if it is still there, and remove the pid file.

@@ -46,17 +46,9 @@ proc_start() {
     local inst="$1" name="$2" program="$3"
     shift 3
     env "$@" setsid "$BIN_DIR/$program" </dev/null >>"$inst/logs/$name.log" 2>&1 &
-    local pid=$! i
+    local pid=$!
     echo "$pid" >"$inst/$name.pid"
-    # Until it has executed the program, the child is a copy of this shell, which proc_alive
-    # (it checks the command line) would take for a dead process: give it up to 5s for that.
-    for ((i = 0; i < 50; i++)); do
-        if [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$BIN_DIR/$program"* ]] ||
-            ! pid_running "$pid"; then
-            break
-        fi
-        sleep 0.1
-    done
+    wait_exec "$pid" "$BIN_DIR/$program"
 }
 
 # proc_alive INST_DIR NAME PATTERN: the process recorded in INST_DIR/NAME.pid

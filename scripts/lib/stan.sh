@@ -75,6 +75,7 @@ stan_start() {
         -P "$pidfile" \
         </dev/null >>"$logfile" 2>&1 &
     echo "$!" >"$pidfile"
+    wait_exec "$!" "$STAN_BIN"
 
     stan_wait_ready "$name" "$mport" 30
 }
