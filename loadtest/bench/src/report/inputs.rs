@@ -143,11 +143,6 @@ impl Results {
             .map(|(_, name)| read(dir, &name))
             .collect::<anyhow::Result<_>>()?;
         freshness.sort_by_key(|f| f.target_rate);
-        anyhow::ensure!(
-            !freshness.is_empty(),
-            "no freshness-RATE.json in {}",
-            dir.display()
-        );
         Ok(Results {
             dir: dir.to_path_buf(),
             api_wrk: wrk_tries(dir, "api", "api-1")?,
@@ -175,7 +170,7 @@ pub fn read<T: DeserializeOwned>(dir: &Path, name: &str) -> anyhow::Result<T> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// The files `PREFIX<number>.json`, by number, and their names.
+/// The files `PREFIX<number>.json`, by number, and their names; at least one.
 fn numbered(dir: &Path, prefix: &str) -> anyhow::Result<Vec<(u64, String)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -189,13 +184,14 @@ fn numbered(dir: &Path, prefix: &str) -> anyhow::Result<Vec<(u64, String)>> {
         }
     }
     found.sort_unstable();
+    anyhow::ensure!(!found.is_empty(), "no {prefix}N.json in {}", dir.display());
     Ok(found)
 }
 
 /// The wrk runs of one server (`wrk-SERVER-TRY.json`), with its process's CPU in each
 /// (`cpu-wrk-SERVER-TRY.json`, the process named `PROCESS`).
 fn wrk_tries(dir: &Path, server: &str, process: &str) -> anyhow::Result<Vec<WrkTry>> {
-    let found = numbered(dir, &format!("wrk-{server}-"))?
+    numbered(dir, &format!("wrk-{server}-"))?
         .into_iter()
         .map(|(n, name)| {
             let cpu: Cpu = read(dir, &format!("cpu-wrk-{server}-{n}.json"))?;
@@ -205,13 +201,7 @@ fn wrk_tries(dir: &Path, server: &str, process: &str) -> anyhow::Result<Vec<WrkT
                 tools_cpu: cpu.processes.get("loadtest-tools").copied().unwrap_or(0.0),
             })
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(
-        !found.is_empty(),
-        "no wrk-{server}-1.json in {}",
-        dir.display()
-    );
-    Ok(found)
+        .collect()
 }
 
 /// The sweep's reports of one server (`sweep-SERVER-RATE-TRY.json`), by rate, each rate's tries
@@ -239,15 +229,10 @@ pub fn sweep(dir: &Path, server: &str) -> anyhow::Result<Vec<(u64, Vec<Vegeta>)>
 
 /// The reports `PREFIX1.json`, `PREFIX2.json`, … in order.
 fn tries(dir: &Path, prefix: &str) -> anyhow::Result<Vec<Vegeta>> {
-    let mut found = Vec::new();
-    while dir
-        .join(format!("{prefix}{}.json", found.len() + 1))
-        .exists()
-    {
-        found.push(read(dir, &format!("{prefix}{}.json", found.len() + 1))?);
-    }
-    anyhow::ensure!(!found.is_empty(), "no {prefix}1.json in {}", dir.display());
-    Ok(found)
+    numbered(dir, prefix)?
+        .into_iter()
+        .map(|(_, name)| read(dir, &name))
+        .collect()
 }
 
 /// The try with the median p99.
