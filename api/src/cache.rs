@@ -8,7 +8,8 @@
 //!
 //! The documents of a page are packed into a few large buffers (`Page`), each order's document a
 //! slice of one: a warm-up of a million orders is then a few hundred allocations, not a million.
-//! Orders are never removed, so a buffer is never held by a few survivors.
+//! Orders are never removed, so a buffer is never held by a few survivors; a page's last buffer is
+//! cut to its documents, so a catch-up of a few orders costs their bytes only.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,7 +77,8 @@ impl OrderCache {
 
     /// Adds orders read from the table in `seq` order and moves the watermark to the last one.
     /// Orders at or below the watermark are already here and are skipped.
-    pub fn apply(&self, page: Page) {
+    pub fn apply(&self, mut page: Page) {
+        page.trim();
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         for (seq, uid, document) in page.orders {
             if seq <= state.watermark {
@@ -108,14 +110,26 @@ impl OrderCache {
 }
 
 /// Orders read from the table, in `seq` order, for [`OrderCache::apply`].
+///
+/// Documents are copied into buffers that grow from [`FIRST_BUFFER_BYTES`] to [`BUFFER_BYTES`]
+/// within a page, and the last buffer is cut to what it holds when the page is applied: a catch-up
+/// of one order keeps one document's bytes, not a buffer's, for as long as the order is cached.
 #[derive(Default)]
 pub struct Page {
     orders: Vec<(i64, Box<str>, Bytes)>,
     /// The free end of the buffer the next documents are copied into.
     buffer: BytesMut,
+    /// The size the current buffer was allocated with, and the index in `orders` of its first
+    /// document.
+    buffer_bytes: usize,
+    buffer_first: usize,
+    /// The bytes of every buffer of the page, as allocated (or cut).
+    allocated: usize,
 }
 
-/// The size of the buffers documents are packed into; a larger document gets one of its own.
+/// The size of the first buffer of a page.
+const FIRST_BUFFER_BYTES: usize = 16 << 10;
+/// The largest buffer documents are packed into; a larger document gets one of its own.
 const BUFFER_BYTES: usize = 4 << 20;
 
 impl Page {
@@ -126,11 +140,35 @@ impl Page {
     /// Adds an order, copying its document into the page's current buffer.
     pub fn push(&mut self, seq: i64, order_uid: &str, document: &str) {
         if self.buffer.capacity() < document.len() {
-            self.buffer = BytesMut::with_capacity(BUFFER_BYTES.max(document.len()));
+            let next = (self.buffer_bytes * 2).clamp(FIRST_BUFFER_BYTES, BUFFER_BYTES);
+            self.buffer_bytes = next.max(document.len());
+            self.buffer = BytesMut::with_capacity(self.buffer_bytes);
+            self.allocated += self.buffer_bytes;
+            self.buffer_first = self.orders.len();
         }
         self.buffer.extend_from_slice(document.as_bytes());
         let document = self.buffer.split().freeze();
         self.orders.push((seq, order_uid.into(), document));
+    }
+
+    /// Cuts the last buffer to the documents in it when they fill less than half of it.
+    fn trim(&mut self) {
+        let last = &mut self.orders[self.buffer_first..];
+        let used: usize = last.iter().map(|(_, _, document)| document.len()).sum();
+        if used * 2 >= self.buffer_bytes {
+            return;
+        }
+        let mut exact = BytesMut::with_capacity(used);
+        for (_, _, document) in last.iter() {
+            exact.extend_from_slice(document);
+        }
+        let mut exact = exact.freeze();
+        for (_, _, document) in last.iter_mut() {
+            *document = exact.split_to(document.len());
+        }
+        self.buffer = BytesMut::new();
+        self.allocated = self.allocated - self.buffer_bytes + used;
+        self.buffer_bytes = used;
     }
 
     pub fn len(&self) -> usize {
@@ -194,6 +232,35 @@ mod tests {
         assert_eq!(all[0], format!("o{}", RECENT_CAPACITY + 5));
         assert_eq!(all[RECENT_CAPACITY - 1], "o6");
         assert_eq!(cache.recent(2), ["o105", "o104"]);
+    }
+
+    #[test]
+    fn a_small_page_keeps_only_its_documents_bytes() {
+        let mut page = Page::new();
+        page.push(1, "a", &"x".repeat(1500));
+        page.push(2, "b", &"y".repeat(500));
+        page.trim();
+        assert_eq!(page.allocated, 2000);
+        let cache = OrderCache::new();
+        cache.apply(page);
+        assert_eq!(cache.get("a").unwrap(), "x".repeat(1500).as_bytes());
+        assert_eq!(cache.get("b").unwrap(), "y".repeat(500).as_bytes());
+    }
+
+    #[test]
+    fn a_large_page_allocates_little_more_than_its_documents() {
+        let mut page = Page::new();
+        let document = "z".repeat(1500);
+        for seq in 1..=10_000 {
+            page.push(seq, &format!("o{seq}"), &document);
+        }
+        page.trim();
+        let documents = 10_000 * document.len();
+        assert!(
+            page.allocated <= documents + documents / 2,
+            "{} bytes allocated for {documents} bytes of documents",
+            page.allocated
+        );
     }
 
     #[test]

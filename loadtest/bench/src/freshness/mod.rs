@@ -47,9 +47,10 @@ pub struct Args {
     /// Follow one order in this many.
     #[arg(long, default_value_t = 20)]
     sample_every: u64,
-    /// Publishing connections.
-    #[arg(long, default_value_t = 4)]
-    connections: u16,
+    /// Publishing connections; by default one for every 100 orders a second (at least 4), so
+    /// that an ack taking up to 10 ms does not hold the rate back.
+    #[arg(long)]
+    connections: Option<u16>,
     /// PostgreSQL URL of the orders database: with it, the time from the broker's receipt of each
     /// published order to the start of the transaction that stored it is read from the rows.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -123,7 +124,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     poll::warm(&http, &replicas).await;
 
-    let clients = (0..args.connections)
+    let connections = args
+        .connections
+        .unwrap_or_else(|| u16::try_from(args.rate.div_ceil(100).max(4)).unwrap_or(u16::MAX));
+    let clients = (0..connections)
         .map(|n| connect(&args, n))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
