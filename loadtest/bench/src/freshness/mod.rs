@@ -1,18 +1,18 @@
 //! Freshness: how long after an order is published every api replica serves it, and where that
 //! time goes.
 //!
-//! Orders are published at a steady rate from several connections (the `stan` client waits for
-//! the broker's ack of each message, so one connection cannot keep a high rate alone). One order
+//! Orders are published at a steady rate on one connection that does not wait for each ack before
+//! the next publish (`pipelined.rs`); every publish must be acknowledged by the end. One order
 //! in `--sample-every` is followed: from the moment its publish starts, each replica is polled for
 //! it every millisecond until it answers 200 (`poll.rs`: polls that do not wait for each other).
 //! With the replicas' debug logs and the rows, each followed order's time is split into stages
 //! (`stages.rs`).
 
+mod pipelined;
 mod poll;
 mod stages;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use publisher::valid::Generator;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use self::pipelined::Publisher;
 use self::poll::Replica;
 pub use self::stages::Stage;
 use self::stages::{ms_between, ReplicaLog, ReplicaStages, Timeline};
@@ -47,10 +48,6 @@ pub struct Args {
     /// Follow one order in this many.
     #[arg(long, default_value_t = 20)]
     sample_every: u64,
-    /// Publishing connections; by default one for every 100 orders a second (at least 4), so
-    /// that an ack taking up to 10 ms does not hold the rate back.
-    #[arg(long)]
-    connections: Option<u16>,
     /// PostgreSQL URL of the orders database: with it, the time from the broker's receipt of each
     /// published order to the start of the transaction that stored it is read from the rows.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -83,9 +80,12 @@ pub struct FreshnessResult {
     /// Every published order: from the broker's timestamp (`published_at`) to the start of the
     /// transaction that stored it (`stored_at`).
     pub broker_to_transaction: Option<Spread>,
-    /// How the poller asked: every `poll_ms`, without waiting for the answers before, over
-    /// `poll_connections` connections to each replica.
+    /// How the poller asked: every `poll_ms`, or every `poll_resolution` of the time since the
+    /// publish if that is longer, without waiting for the answers before, over `poll_connections`
+    /// connections to each replica.
     pub poll_ms: f64,
+    #[serde(default)]
+    pub poll_resolution: f64,
     pub poll_connections: usize,
     /// Polls not sent because every connection to the replica was busy.
     pub polls_skipped: u64,
@@ -124,57 +124,39 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     poll::warm(&http, &replicas).await;
 
-    let connections = args
-        .connections
-        .unwrap_or_else(|| u16::try_from(args.rate.div_ceil(100).max(4)).unwrap_or(u16::MAX));
-    let clients = (0..connections)
-        .map(|n| connect(&args, n))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let publisher = Publisher::connect(
+        &args.nats_url,
+        &args.cluster_id,
+        &format!("bench-freshness-{}", std::process::id()),
+    )?;
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let start = Instant::now();
-    let next = Arc::new(AtomicU64::new(0));
     let publishing = {
-        let (channel, generator, next) = (args.channel.clone(), generator.clone(), next.clone());
+        let (channel, generator) = (args.channel.clone(), generator.clone());
         let sample_every = args.sample_every;
-        tokio::task::spawn_blocking(move || {
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = clients
-                    .iter()
-                    .map(|client| {
-                        let samples_tx = samples_tx.clone();
-                        let (channel, generator, next) = (&channel, &generator, &next);
-                        scope.spawn(move || -> anyhow::Result<()> {
-                            loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                if i >= total {
-                                    return Ok(());
-                                }
-                                let message = generator.message(i);
-                                let due = start + interval * u32::try_from(i)?;
-                                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                                    std::thread::sleep(wait);
-                                }
-                                let published = Instant::now();
-                                let published_wall = Utc::now();
-                                client
-                                    .publish(channel, &message)
-                                    .context("publishing an order")?;
-                                if i % sample_every == 0 {
-                                    let uid = generator.uid(i);
-                                    let _ = samples_tx.send(Sample {
-                                        uid,
-                                        published,
-                                        published_wall,
-                                    });
-                                }
-                            }
-                        })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .try_for_each(|w| w.join().expect("a publishing thread panicked"))
-            })
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            for i in 0..total {
+                let message = generator.message(i);
+                let due = start + interval * u32::try_from(i)?;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let published = Instant::now();
+                let published_wall = Utc::now();
+                publisher
+                    .publish(&channel, i.to_string(), message)
+                    .context("publishing an order")?;
+                if i % sample_every == 0 {
+                    let uid = generator.uid(i);
+                    let _ = samples_tx.send(Sample {
+                        uid,
+                        published,
+                        published_wall,
+                    });
+                }
+            }
+            drop(samples_tx);
+            publisher.finish()
         })
     };
 
@@ -232,6 +214,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             None => None,
         },
         poll_ms: poll::POLL.as_secs_f64() * 1e3,
+        poll_resolution: poll::RESOLUTION,
         poll_connections: poll::CONNECTIONS,
         polls_skipped: replicas.iter().map(|r| r.skipped()).sum(),
         stages,
@@ -314,13 +297,4 @@ async fn broker_to_transaction(url: &str, generator: &Generator) -> anyhow::Resu
             .map(|us| Duration::from_micros(us.max(0) as u64))
             .collect(),
     ))
-}
-
-fn connect(args: &Args, n: u16) -> anyhow::Result<stan::Client> {
-    let nats = nats::Options::new()
-        .with_name("bench-freshness")
-        .connect(&args.nats_url)
-        .context("connecting to NATS")?;
-    let id = format!("bench-freshness-{}-{n}", std::process::id());
-    stan::connect(nats, &args.cluster_id, &id).context("joining the NATS Streaming cluster")
 }

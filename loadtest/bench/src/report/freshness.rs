@@ -15,11 +15,15 @@ pub fn write(w: &mut String, r: &Results) -> anyhow::Result<()> {
         w,
         "Orders are published at a steady rate from several connections while the service runs, \
          and about fifty a second are followed: from the start of its publish, each of the {} api \
-         replicas is asked for a followed order every {} ms until it answers 200. Each ask is a \
-         request of its own, sent on time whatever the earlier ones are doing, over a fixed set of \
-         connections opened beforehand (an ask that finds them all busy is skipped, not queued), \
-         so a slow answer delays no later ask: the poller cannot fall behind what it measures.\n",
-        first.replicas, first.poll_ms
+         replicas is asked for a followed order every {} ms, or every {:.0} % of the time since \
+         its publish once that is longer, until it answers 200. Each ask is a request of its own, \
+         sent on time whatever the earlier ones are doing, over a fixed set of connections opened \
+         beforehand (an ask that finds them all busy is skipped, not queued), so a slow answer \
+         delays no later ask: the poller cannot fall behind what it measures, and a late order \
+         does not multiply its load on the replica that is behind.\n",
+        first.replicas,
+        first.poll_ms,
+        first.poll_resolution * 100.0
     )?;
     writeln!(
         w,
