@@ -90,7 +90,7 @@ impl Metrics {
             "Messages stored in dead_letters, by the rule they broke",
             dead_lettered.clone(),
         );
-        // 1 to 2048 messages, doubling; BATCH_MAX is 500 by default.
+        // 1 to 2048 messages, doubling; BATCH_MAX is 2000 by default.
         let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 12));
         registry.register_with_unit(
             "batch_size",

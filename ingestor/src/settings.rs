@@ -81,7 +81,7 @@ pub struct Settings {
         long,
         env = "STAN_MAX_IN_FLIGHT",
         value_name = "N",
-        default_value_t = 1024,
+        default_value_t = 8192,
         value_parser = whole_number::<i32>(1..=65_536)
     )]
     pub stan_max_in_flight: i32,
@@ -102,7 +102,7 @@ pub struct Settings {
         long,
         env = "BATCH_MAX",
         value_name = "N",
-        default_value_t = 500,
+        default_value_t = 2000,
         value_parser = whole_number::<u16>(1..=65_535)
     )]
     pub batch_max: u16,

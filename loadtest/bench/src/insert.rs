@@ -29,8 +29,9 @@ pub struct Args {
     /// How many orders to insert, with each of the two statements.
     #[arg(long)]
     orders: u64,
-    /// Orders per transaction.
-    #[arg(long, default_value_t = 500)]
+    /// Orders per transaction: the ingestor's `BATCH_MAX`, so that a drain is compared like for
+    /// like.
+    #[arg(long, default_value_t = 2000)]
     batch: u64,
     /// Seed of the order generator.
     #[arg(long, default_value_t = 1)]

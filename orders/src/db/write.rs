@@ -45,20 +45,58 @@ pub struct BatchReport {
 
 /// Stores a batch in one transaction and commits it. Idempotent: storing the same messages again
 /// changes nothing. On error nothing is stored.
+///
+/// The orders are copied in without first asking which of their ids are stored: almost every
+/// batch is new orders, and the copy probes the primary key anyway. A batch that meets a stored id
+/// (a redelivery, a duplicate, a conflicting version) fails on the primary key and is stored again
+/// in a new transaction that looks the ids up first; Postgres logs that failure as an error.
 #[tracing::instrument(skip_all, fields(messages = batch.len()))]
 pub async fn store_batch(
     pool: &PgPool,
     batch: &[(Envelope, Verdict)],
+) -> sqlx::Result<BatchReport> {
+    match store_once(pool, batch, Stored::Assumed).await {
+        Err(error) if meets_stored_order(&error) => {
+            tracing::debug!("the batch holds a stored order id: storing it again with a look-up");
+            store_once(pool, batch, Stored::LookedUp).await
+        }
+        other => other,
+    }
+}
+
+/// How a transaction learns which of its order ids are stored already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// It assumes none is: the copy fails if one is.
+    Assumed,
+    /// It looks them up before the copy.
+    LookedUp,
+}
+
+async fn store_once(
+    pool: &PgPool,
+    batch: &[(Envelope, Verdict)],
+    stored: Stored,
 ) -> sqlx::Result<BatchReport> {
     // Every statement is a round trip to the server: the write lock is taken in the same one as
     // `BEGIN`.
     let mut tx = pool
         .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
         .await?;
-    let report = store_locked(&mut tx, batch).await?;
+    let report = store_locked(&mut tx, batch, stored).await?;
     tx.commit().await?;
     Ok(report)
 }
+
+/// The copy met an order id that is stored: the primary key of `orders` refused it.
+fn meets_stored_order(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| {
+        e.code().as_deref() == Some(UNIQUE_VIOLATION) && e.constraint() == Some("orders_pkey")
+    })
+}
+
+/// SQLSTATE `unique_violation`.
+const UNIQUE_VIOLATION: &str = "23505";
 
 /// What [`store_batch`] does between `BEGIN` and `COMMIT`, for a caller that owns the transaction:
 /// the orders (under [`WRITE_LOCK`]), duplicates, conflicts, dead letters and the `NOTIFY`, which
@@ -68,13 +106,14 @@ pub(super) async fn store_in_transaction(
     batch: &[(Envelope, Verdict)],
 ) -> sqlx::Result<BatchReport> {
     lock_for_write(tx).await?;
-    store_locked(tx, batch).await
+    store_locked(tx, batch, Stored::LookedUp).await
 }
 
 /// [`store_in_transaction`] once the transaction holds [`WRITE_LOCK`].
 async fn store_locked(
     tx: &mut PgConnection,
     batch: &[(Envelope, Verdict)],
+    stored: Stored,
 ) -> sqlx::Result<BatchReport> {
     let mut report = BatchReport::default();
 
@@ -86,7 +125,7 @@ async fn store_locked(
         })
         .collect();
     if !valid.is_empty() {
-        store_orders(tx, &valid, &mut report).await?;
+        store_orders(tx, &valid, stored, &mut report).await?;
     }
 
     let rejected: Vec<(&Envelope, &Rejection)> = batch
@@ -106,6 +145,7 @@ async fn store_locked(
 async fn store_orders(
     tx: &mut PgConnection,
     valid: &[(&Envelope, &ValidOrder)],
+    stored: Stored,
     report: &mut BatchReport,
 ) -> sqlx::Result<()> {
     // The first message of each order id in the batch is the candidate for insertion.
@@ -115,8 +155,11 @@ async fn store_orders(
 
     // Every writer of `orders` holds WRITE_LOCK, and so does this transaction: the ids stored now
     // are all that can be in the way of the copy, which has no `ON CONFLICT`. Looking them up
-    // first costs what `ON CONFLICT` would: one probe of the primary key per id.
-    let mut reference = stored_documents(tx, &candidates).await?;
+    // costs what `ON CONFLICT` would: one probe of the primary key per id.
+    let mut reference = match stored {
+        Stored::LookedUp => stored_documents(tx, &candidates).await?,
+        Stored::Assumed => HashMap::new(),
+    };
     let is_fresh: Vec<bool> = valid
         .iter()
         .zip(&is_first)
