@@ -93,6 +93,13 @@ impl OrderCache {
         }
     }
 
+    /// Makes room for `additional` more orders at once, so that a long catch-up (the warm-up)
+    /// does not grow the map step by step, rehashing every order at each doubling.
+    pub fn reserve(&self, additional: usize) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        state.orders.reserve(additional);
+    }
+
     /// True once the cache holds every order that was stored when the api started.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)

@@ -15,7 +15,7 @@ impl TestDb {
     pub fn server_url() -> String {
         crate::env_or(
             "TEST_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:55433/postgres",
+            "postgres://postgres@127.0.0.1:15433/postgres",
         )
     }
 

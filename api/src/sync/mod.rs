@@ -25,6 +25,10 @@ use service_kit::lifecycle::Backoff;
 
 /// How many orders one read fetches at most.
 const PAGE_SIZE: i64 = 10_000;
+/// The most orders the cache makes room for ahead of a long catch-up: `max(seq)` bounds the
+/// orders still to read from above (a rolled-back insert leaves a gap in `seq`), and a bound this
+/// far above any real table keeps a freak gap from reserving memory for nothing.
+const MAX_RESERVE: i64 = 100_000_000;
 
 /// Runs until the task is aborted: it handles every failure itself, retrying with backoff.
 pub async fn run(
@@ -94,7 +98,8 @@ async fn keep_current(
 /// was read, so the cache is then level with the table. While whole pages come (a warm-up, or a
 /// long outage), the next page is read while the last one is applied, on the pool's second
 /// connection, so that Postgres and the api work at the same time; `max(seq)` is read too, so that
-/// the metrics show how far behind the cache is.
+/// the metrics show how far behind the cache is, and so that the map makes room for the rest of a
+/// long catch-up once, after its first page.
 async fn catch_up(pool: &PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx::Result<usize> {
     let mut read = 0;
     let mut page = read_page(pool.clone(), cache.watermark()).await?;
@@ -115,6 +120,10 @@ async fn catch_up(pool: &PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx:
         } else {
             0
         };
+        if read == 0 && lag > PAGE_SIZE {
+            // The first whole page of a long catch-up: make room for the rest in one step.
+            cache.reserve(usize::try_from(lag.min(MAX_RESERVE)).unwrap_or(0));
+        }
         metrics.cache_watermark.set(watermark);
         metrics.cache_lag.set(lag);
         metrics

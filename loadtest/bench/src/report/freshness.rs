@@ -13,8 +13,9 @@ pub fn write(w: &mut String, r: &Results) -> anyhow::Result<()> {
     };
     writeln!(
         w,
-        "Orders are published at a steady rate from several connections while the service runs, \
-         and about fifty a second are followed: from the start of its publish, each of the {} api \
+        "Orders are published at a steady rate while the service runs, on one connection that \
+         does not wait for each ack before the next publish (every publish is acknowledged by the \
+         end), and about fifty a second are followed: from the start of its publish, each of the {} api \
          replicas is asked for a followed order every {} ms, or every {:.0} % of the time since \
          its publish once that is longer, until it answers 200. Each ask is a request of its own, \
          sent on time whatever the earlier ones are doing, over a fixed set of connections opened \
