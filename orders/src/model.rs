@@ -11,6 +11,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Order {
     /// Unique id of the order: 1 to 64 characters of `A-Z a-z 0-9 _ -`.
+    // The rule of `validate::check_order_uid`, for the schema (the api serves stored documents
+    // and never parses one with it); the api's tests hold it equal to the path parameter's.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$"))
+    )]
     pub order_uid: String,
     pub track_number: String,
     pub entry: String,

@@ -44,6 +44,9 @@ pub enum Rule {
     TooLarge,
     InvalidUtf8,
     MalformedJson,
+    /// A number too large for any float (`1e400`, 400 digits): well-formed JSON that no
+    /// field of an order could hold.
+    NumberOutOfRange,
     SchemaMismatch,
     InvalidOrderUid,
     EmptyField,
@@ -70,6 +73,7 @@ impl Rule {
             Rule::TooLarge => "too_large",
             Rule::InvalidUtf8 => "invalid_utf8",
             Rule::MalformedJson => "malformed_json",
+            Rule::NumberOutOfRange => "number_out_of_range",
             Rule::SchemaMismatch => "schema_mismatch",
             Rule::InvalidOrderUid => "invalid_order_uid",
             Rule::EmptyField => "empty_field",
@@ -165,13 +169,21 @@ fn json_rejection(path: &str, e: serde_json::Error) -> Rejection {
     use serde_json::error::Category;
     let rule = match e.classify() {
         Category::Data => Rule::SchemaMismatch,
+        // serde_json reads a number past f64 as a syntax error; its message is the only sign.
+        Category::Syntax if e.to_string().starts_with("number out of range") => {
+            Rule::NumberOutOfRange
+        }
         Category::Syntax | Category::Eof | Category::Io => Rule::MalformedJson,
     };
     let what = match rule {
         Rule::SchemaMismatch => "the JSON does not have the shape of an order",
+        Rule::NumberOutOfRange => {
+            "a number in the message is beyond the range of any number an order holds (about \
+             ±1.8e308)"
+        }
         _ => "the message is not well-formed JSON",
     };
-    if path == "." || rule == Rule::MalformedJson {
+    if path == "." || rule != Rule::SchemaMismatch {
         Rejection::new(rule, format!("{what}: {e}"))
     } else {
         Rejection::new(rule, format!("{what}: {path}: {e}"))
@@ -487,7 +499,19 @@ fn earliest() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()
 }
 
+/// A time within the range orders are accepted in, and without a leap second: chrono reads second
+/// 60 (`…:59:60Z`) as one, but Postgres stores it as second 0 of the next minute, so the column
+/// would disagree with the document served.
 fn time_in_range(field: &str, t: DateTime<Utc>) -> Result<(), Rejection> {
+    if t.timestamp_subsec_nanos() >= 1_000_000_000 {
+        return Err(Rejection::new(
+            Rule::InvalidFormat,
+            format!(
+                "{field} has second 60 (a leap second), which cannot be stored as given: use \
+                 second 59 or 0 of the next minute"
+            ),
+        ));
+    }
     // A day of slack for clocks that run ahead.
     let latest = Utc::now() + Duration::days(1);
     if t < earliest() || t > latest {

@@ -2,6 +2,8 @@
 //! JSON body.
 
 use poem_openapi::payload::Json;
+
+use super::ALLOWED_METHODS;
 use poem_openapi::{ApiResponse, Enum, Object};
 
 /// Why a request failed.
@@ -24,6 +26,12 @@ pub enum ApiError {
     /// An admin operation while no admin token is configured.
     #[error("this operation is disabled: the api has no admin token configured")]
     Disabled,
+    /// A path no route has.
+    #[error("there is nothing at this path: the operations are listed at /openapi.json")]
+    UnknownPath,
+    /// A method the path does not answer.
+    #[error("this path answers only {ALLOWED_METHODS}")]
+    MethodNotAllowed,
     /// A bug or an unexpected failure. The cause is logged, never shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -50,6 +58,8 @@ pub enum ErrorCode {
     NotReady,
     Unauthorized,
     Disabled,
+    NotFound,
+    MethodNotAllowed,
     Internal,
 }
 
@@ -62,10 +72,13 @@ pub enum ErrorResponse {
     /// Without the admin token, or with a wrong one. `WWW-Authenticate` names the scheme.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    /// Not found: no order has this id (`order_not_found`), or the operation is disabled because
-    /// no admin token is configured (`disabled`).
+    /// Not found: no order has this id (`order_not_found`), the operation is disabled because
+    /// no admin token is configured (`disabled`), or no route has the path (`not_found`).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The path answers other methods only (`method_not_allowed`), which `Allow` names.
+    #[oai(status = 405)]
+    MethodNotAllowed(Json<ErrorBody>, #[oai(header = "Allow")] String),
     /// An unexpected error on the server. Nothing about it is disclosed; it is logged.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -98,6 +111,11 @@ impl From<ApiError> for ErrorResponse {
                 ErrorResponse::Unauthorized(body(ErrorCode::Unauthorized, None), "Bearer".into())
             }
             ApiError::Disabled => ErrorResponse::NotFound(body(ErrorCode::Disabled, None)),
+            ApiError::UnknownPath => ErrorResponse::NotFound(body(ErrorCode::NotFound, None)),
+            ApiError::MethodNotAllowed => ErrorResponse::MethodNotAllowed(
+                body(ErrorCode::MethodNotAllowed, None),
+                ALLOWED_METHODS.into(),
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(error = ?cause, "request failed");
                 ErrorResponse::Internal(body(ErrorCode::Internal, None))

@@ -17,14 +17,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::error::MethodNotAllowedError;
-use poem::http::header::{self, HeaderName};
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::http::header::HeaderName;
 use poem::http::{HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, PathPattern, Request, Response};
 
 use super::error::{ApiError, ErrorResponse};
 use super::orders::order_response;
-use super::ALLOWED_METHODS;
 use crate::cache::OrderCache;
 use crate::metrics::{RequestMeter, RouteId, RouteLabel};
 
@@ -119,17 +118,16 @@ impl<E: Endpoint> Endpoint for Front<E> {
     }
 }
 
-/// A routing error as a response. A 405 names the methods that would do in `Allow`, as HTTP
-/// requires (RFC 9110, 15.5.6).
+/// A routing error as a response with a JSON body, like every other error. A 405 names the
+/// methods that would do in `Allow`, as HTTP requires (RFC 9110, 15.5.6).
 fn error_response(error: poem::Error) -> Response {
-    let method_not_allowed = error.is::<MethodNotAllowedError>();
-    let mut response = error.into_response();
-    if method_not_allowed {
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+    if error.is::<MethodNotAllowedError>() {
+        ErrorResponse::from(ApiError::MethodNotAllowed).into_response()
+    } else if error.is::<NotFoundError>() {
+        ErrorResponse::from(ApiError::UnknownPath).into_response()
+    } else {
+        error.into_response()
     }
-    response
 }
 
 /// A panic in a handler becomes a 500 whose cause is logged, not shown.

@@ -39,9 +39,10 @@ impl<T: Outcome> ApiResponse for Reply<T> {
     fn meta() -> MetaResponses {
         let mut meta = T::meta();
         let errors = ErrorResponse::meta().responses.into_iter();
+        // Every path answers a method it does not have with 405, whatever the operation.
         meta.responses.extend(errors.filter(|r| {
             r.status
-                .is_some_and(|status| T::ERROR_STATUSES.contains(&status))
+                .is_some_and(|status| status == 405 || T::ERROR_STATUSES.contains(&status))
         }));
         meta
     }

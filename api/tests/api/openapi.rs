@@ -104,7 +104,59 @@ async fn a_method_that_no_route_answers_is_told_405_with_the_methods_that_would_
 
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
         assert_eq!(response.headers()["allow"], "GET, HEAD", "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json; charset=utf-8",
+            "{path}"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed", "{path}");
+        assert_eq!(body["error"], "this path answers only GET, HEAD", "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_path_that_no_route_has_is_a_404_with_a_json_error_body() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    for path in [
+        "/nothing",
+        "/api/v2/orders/x",
+        "/api/v1/order/x",
+        "/api/v1/orders/a/b",
+    ] {
+        let response = app.get(path).await;
+
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json; charset=utf-8",
+            "{path}"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "not_found", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_document_lists_the_routing_errors_among_the_error_codes() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    let codes = &spec["components"]["schemas"]["ErrorCode"]["enum"];
+    for code in ["not_found", "method_not_allowed"] {
+        assert!(
+            codes.as_array().unwrap().iter().any(|c| c == code),
+            "{code} in {codes}"
+        );
+    }
+    let responses = &spec["paths"]["/orders/{order_uid}"]["get"]["responses"];
+    let headers = responses["405"]["headers"].as_object();
+    assert!(
+        headers.is_some_and(|h| h.keys().any(|name| name.eq_ignore_ascii_case("allow"))),
+        "{responses}"
+    );
 }
 
 #[tokio::test]
@@ -120,4 +172,20 @@ async fn the_order_id_parameter_is_documented_with_the_rule_for_order_ids() {
     assert_eq!(schema["pattern"], "^[A-Za-z0-9_-]+$");
     assert_eq!(schema["minLength"], 1);
     assert_eq!(schema["maxLength"], orders::validate::MAX_ORDER_UID_CHARS);
+}
+
+#[tokio::test]
+async fn the_order_schema_states_the_rule_for_order_ids_too() {
+    let app = TestApp::start(settings(NO_DATABASE)).await;
+
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    let parameter = &spec["paths"]["/orders/{order_uid}"]["get"]["parameters"][0]["schema"];
+    let field = &spec["components"]["schemas"]["Order"]["properties"]["order_uid"];
+    for rule in ["pattern", "minLength", "maxLength"] {
+        assert_eq!(
+            field[rule], parameter[rule],
+            "{rule} of Order.order_uid: {field}"
+        );
+    }
 }

@@ -213,6 +213,21 @@ fn a_creation_date_long_ago_or_far_ahead_is_rejected() {
 }
 
 #[test]
+fn a_creation_date_with_second_60_is_rejected_because_postgres_would_store_another_time() {
+    for date in [
+        "2021-11-26T06:22:60Z",
+        "2016-12-31T23:59:60Z",
+        "2021-11-26T06:22:60.5+03:00",
+    ] {
+        assert_rejected(
+            &sample_setting("date_created", json!(date)),
+            Rule::InvalidFormat,
+            "date_created has second 60",
+        );
+    }
+}
+
+#[test]
 fn a_payment_time_long_ago_far_ahead_or_beyond_any_calendar_is_rejected() {
     for seconds in [0, 946_684_799, 32_503_680_000, i64::MAX] {
         assert_rejected(

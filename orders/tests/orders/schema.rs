@@ -129,10 +129,20 @@ fn an_object_where_a_list_of_items_is_expected_is_rejected() {
 }
 
 #[test]
-fn a_number_too_large_for_any_type_is_rejected() {
-    let message = sample_replacing("\"amount\":1817", "\"amount\":1e400");
+fn a_number_too_large_for_any_type_is_rejected_with_a_rule_of_its_own() {
+    for number in ["1e400", "-1e400", &"9".repeat(400)] {
+        let message = sample_replacing("\"amount\":1817", &format!("\"amount\":{number}"));
 
-    assert_rejected(&message, Rule::MalformedJson, "number out of range");
+        assert_rejected(&message, Rule::NumberOutOfRange, "number out of range");
+    }
+}
+
+#[test]
+fn a_tiny_number_is_not_out_of_range_but_of_the_wrong_type() {
+    // 1e-400 rounds to zero, a float: the shape is wrong, not the range.
+    let message = sample_replacing("\"amount\":1817", "\"amount\":1e-400");
+
+    assert_rejected(&message, Rule::SchemaMismatch, "payment.amount");
 }
 
 #[test]

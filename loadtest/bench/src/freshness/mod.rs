@@ -96,10 +96,16 @@ pub struct FreshnessResult {
     /// The followed orders that took longest to reach every replica, slowest first, stage by stage.
     #[serde(default)]
     pub slowest: Vec<Timeline>,
+    /// Publish to visible in every replica of the first followed orders, in ms: the start of the
+    /// stream, after a quiet spell, where an order would wait on whatever went idle.
+    #[serde(default)]
+    pub first_ms: Vec<f64>,
 }
 
 /// How many of the slowest followed orders the result shows stage by stage.
 const SLOWEST: usize = 12;
+/// How many of the first followed orders the result shows.
+const FIRST: usize = 5;
 
 struct Sample {
     uid: String,
@@ -197,6 +203,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             per_replica[replica].push(latency);
         }
     }
+    let first_ms = every
+        .iter()
+        .take(FIRST)
+        .map(|d| d.as_secs_f64() * 1e3)
+        .collect();
     let (stages, slowest) = match &args.database_url {
         Some(url) => timelines(url, &args.replica_logs, &samples, &seen).await?,
         None => (Vec::new(), Vec::new()),
@@ -219,6 +230,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         polls_skipped: replicas.iter().map(|r| r.skipped()).sum(),
         stages,
         slowest,
+        first_ms,
     };
     crate::emit(&result, args.out.as_deref())
 }

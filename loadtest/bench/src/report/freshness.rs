@@ -88,6 +88,16 @@ fn rate(w: &mut String, r: &Results, f: &FreshnessResult) -> anyhow::Result<()> 
         commits.bound(0.9),
         commits.bound(0.99)
     )?;
+    if !f.first_ms.is_empty() {
+        let first: Vec<String> = f.first_ms.iter().map(|ms| format!("{ms:.1}")).collect();
+        writeln!(
+            w,
+            "\nThe first {} followed orders of the stream, which starts after a quiet spell, \
+             publish to visible in every replica: {} ms.",
+            first.len(),
+            first.join(", ")
+        )?;
+    }
     slowest(w, f)
 }
 
