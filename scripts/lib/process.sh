@@ -70,12 +70,14 @@ wait_exec() {
     done
 }
 
-# stop_pidfile LABEL PIDFILE [PATTERN] [TIMEOUT_SECONDS] [SIGNAL]: send SIGNAL
-# (default TERM) to the process recorded in PIDFILE, wait up to TIMEOUT seconds
-# for it to exit, SIGKILL it if it is still there, and remove the pid file.
-# No-op if it is not running.
+# stop_pidfile LABEL PIDFILE [PATTERN] [TIMEOUT_SECONDS] [SIGNAL] [LAST]: send
+# SIGNAL (default TERM) to the process recorded in PIDFILE, wait up to TIMEOUT
+# seconds for it to exit, send LAST (default KILL; QUIT makes a Go program
+# write every goroutine's stack to its log as it exits) if it is still there,
+# SIGKILL after 5 s more, and remove the pid file. No-op if it is not running.
 stop_pidfile() {
-    local label="$1" pidfile="$2" pattern="${3:-}" timeout="${4:-15}" signal="${5:-TERM}" pid i
+    local label="$1" pidfile="$2" pattern="${3:-}" timeout="${4:-15}" signal="${5:-TERM}"
+    local last="${6:-KILL}" pid i
     if ! pid="$(pidfile_pid "$pidfile" "$pattern")"; then
         rm -f "$pidfile"
         return 0
@@ -87,12 +89,13 @@ stop_pidfile() {
         sleep 0.1
     done
     if pid_running "$pid"; then
-        warn "$label (pid $pid) did not exit within ${timeout}s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
+        warn "$label (pid $pid) did not exit within ${timeout}s; sending SIG$last"
+        kill -"$last" "$pid" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do
             pid_running "$pid" || break
             sleep 0.1
         done
+        if pid_running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$pidfile"
 }

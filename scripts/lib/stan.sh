@@ -82,9 +82,10 @@ stan_start() {
 
 # stan_stop NAME: stop the NATS Streaming server of instance NAME if running.
 # SIGINT: the server's clean shutdown. It does not always act on SIGTERM, and was
-# then killed after the timeout.
+# then killed after the timeout. It still, now and then, outlives SIGINT: then
+# SIGQUIT, so that its log shows where each goroutine waited.
 stan_stop() {
     local name="$1"
     stop_pidfile "NATS Streaming '$name'" "$(instance_dir "$name")/stan.pid" \
-        nats-streaming-server 20 INT
+        nats-streaming-server 20 INT QUIT
 }
