@@ -138,5 +138,6 @@ fn slowest(w: &mut String, f: &FreshnessResult) -> anyhow::Result<()> {
         }
         writeln!(w)?;
     }
+    writeln!(w)?;
     Ok(())
 }
