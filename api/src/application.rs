@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::http::HeaderValue;
-use poem::listener::TcpAcceptor;
 use poem::Server;
 use service_kit::http::bind;
+use service_kit::http::guard::GuardedAcceptor;
 
 use crate::cache::OrderCache;
 use crate::database::Database;
@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: GuardedAcceptor,
     address: SocketAddr,
     database: Database,
     database_description: String,
@@ -33,7 +33,12 @@ impl Application {
     /// Binds the HTTP listener (port 0 picks a free port) and prepares the database pools. Does not
     /// wait for the database: the api starts without it and becomes ready when it can read.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let (acceptor, address) = bind(settings.api_addr, "(--api-addr, API_ADDR)").await?;
+        let (acceptor, address) = bind(
+            settings.api_addr,
+            "(--api-addr, API_ADDR)",
+            settings.http.limits(),
+        )
+        .await?;
         let replica_name = settings.replica_name();
         Ok(Application {
             acceptor,

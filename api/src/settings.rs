@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use service_kit::settings::LogSettings;
 use service_kit::settings::{host_name, name_missing, socket_address, DatabaseSettings, Setting};
+use service_kit::settings::{HttpLimitSettings, LogSettings};
 
 use crate::http::AdminToken;
 
@@ -23,6 +23,9 @@ use crate::http::AdminToken;
 pub struct Settings {
     #[command(flatten)]
     pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub http: HttpLimitSettings,
 
     /// IP address and port the HTTP server listens on. Port 0 picks a free port.
     #[arg(

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::TcpAcceptor;
 use poem::Server;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -15,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use service_kit::http::bind;
+use service_kit::http::guard::GuardedAcceptor;
 use service_kit::lifecycle::Backoff;
 
 use crate::broker::{Bridge, BrokerSettings, SESSION_CLOSE_LIMIT};
@@ -32,7 +32,7 @@ pub struct Application {
     settings: Settings,
     pool: PgPool,
     metrics: Arc<Metrics>,
-    metrics_acceptor: TcpAcceptor,
+    metrics_acceptor: GuardedAcceptor,
     metrics_address: SocketAddr,
 }
 
@@ -43,6 +43,7 @@ impl Application {
         let (metrics_acceptor, metrics_address) = bind(
             settings.metrics_addr,
             "for metrics (--metrics-addr, METRICS_ADDR)",
+            settings.http.limits(),
         )
         .await?;
         let pool = connect(&settings.database.connect_options()).await;

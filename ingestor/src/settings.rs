@@ -8,8 +8,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::Parser;
-use service_kit::settings::LogSettings;
 use service_kit::settings::{host_name, socket_address, DatabaseSettings, Setting};
+use service_kit::settings::{HttpLimitSettings, LogSettings};
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
 ///
@@ -132,6 +132,10 @@ pub struct Settings {
 
     #[command(flatten)]
     pub log: LogSettings,
+
+    /// The metrics listener's limits against clients that hold connections.
+    #[command(flatten)]
+    pub http: HttpLimitSettings,
 }
 
 impl Settings {

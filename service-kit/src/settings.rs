@@ -42,6 +42,82 @@ pub struct LogSettings {
     pub log_format: LogFormat,
 }
 
+/// The limits of a process's HTTP listener against clients that hold connections
+/// (`#[command(flatten)]`; see [`crate::http::guard`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct HttpLimitSettings {
+    /// Seconds a request may take to arrive whole and be answered (from its first byte, or from
+    /// the connection's start), 1 to 3600.
+    #[arg(
+        long,
+        env = "HTTP_HEADER_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value_t = 10,
+        value_parser = whole_seconds(1..=3600)
+    )]
+    pub http_header_timeout_secs: u64,
+
+    /// Seconds a connection may stay silent between requests, 1 to 86400.
+    #[arg(
+        long,
+        env = "HTTP_IDLE_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value_t = 60,
+        value_parser = whole_seconds(1..=86_400)
+    )]
+    pub http_idle_timeout_secs: u64,
+
+    /// Connections open at once, at least 1, and at most the open-file limit less 256. Without
+    /// it, that limit. One more is closed as soon as it is accepted.
+    #[arg(
+        long,
+        env = "HTTP_MAX_CONNECTIONS",
+        value_name = "N",
+        value_parser = whole_seconds(1..=u64::from(u32::MAX))
+    )]
+    pub http_max_connections: Option<u64>,
+}
+
+/// The defaults of the flags, for a program built in code (a test).
+impl Default for HttpLimitSettings {
+    fn default() -> Self {
+        HttpLimitSettings {
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_max_connections: None,
+        }
+    }
+}
+
+impl HttpLimitSettings {
+    pub fn limits(&self) -> crate::http::guard::Limits {
+        let most = crate::http::guard::default_max_connections();
+        crate::http::guard::Limits {
+            header_timeout: std::time::Duration::from_secs(self.http_header_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.http_idle_timeout_secs),
+            max_connections: self
+                .http_max_connections
+                .map_or(most, |n| usize::try_from(n).unwrap_or(most).min(most)),
+        }
+    }
+}
+
+/// A whole number within `range` (seconds, or a count).
+fn whole_seconds(range: std::ops::RangeInclusive<u64>) -> Setting<u64> {
+    Setting::new(move |text| {
+        text.parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                )
+            })
+    })
+}
+
 /// Where the database is: `DATABASE_URL`, declared here once for every program that connects
 /// (`#[command(flatten)]`). The URL may hold a password, so it is a [`Secret`].
 #[derive(Debug, Clone, clap::Args)]

@@ -31,6 +31,7 @@ pub fn settings(database_url: &str) -> Settings {
     Settings {
         database: DatabaseSettings::from_url(database_url).expect("a Postgres URL"),
         api_addr: "127.0.0.1:0".parse().unwrap(),
+        http: Default::default(),
         log: Default::default(),
         catch_up_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),

@@ -91,6 +91,24 @@ const WRONG: &[Wrong] = &[
         "-1",
         "milliseconds, at least 1",
     ),
+    wrong(
+        "--http-header-timeout-secs",
+        "HTTP_HEADER_TIMEOUT_SECS",
+        "0",
+        "from 1 to 3600",
+    ),
+    wrong(
+        "--http-idle-timeout-secs",
+        "HTTP_IDLE_TIMEOUT_SECS",
+        "1m",
+        "from 1 to 86400",
+    ),
+    wrong(
+        "--http-max-connections",
+        "HTTP_MAX_CONNECTIONS",
+        "0",
+        "from 1 to 4294967295",
+    ),
     wrong("--admin-token", "ADMIN_TOKEN", "", "must not be empty"),
     wrong(
         "--admin-token",

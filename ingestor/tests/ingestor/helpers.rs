@@ -59,6 +59,7 @@ impl TestBed {
             shutdown_grace_ms: 10_000,
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             log: Default::default(),
+            http: Default::default(),
         }
     }
 
@@ -151,6 +152,7 @@ impl Api {
         let settings = api::Settings {
             database: DatabaseSettings::from_url(database_url).unwrap(),
             api_addr: "127.0.0.1:0".parse().unwrap(),
+            http: Default::default(),
             log: Default::default(),
             // Only notifications can bring new orders in time.
             catch_up_interval: Duration::from_secs(3600),

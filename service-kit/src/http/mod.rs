@@ -2,11 +2,12 @@
 //! listener, bound from a setting ([`bind`]); `/metrics` in the OpenMetrics text format that
 //! Prometheus reads ([`metrics`]); and `/healthz`, the liveness probe ([`healthz`]).
 
+pub mod guard;
+
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use poem::endpoint::make_sync;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::web::Json;
 use poem::{get, Endpoint, IntoResponse};
 use prometheus_client::registry::Registry;
@@ -15,18 +16,19 @@ use serde::Serialize;
 /// The content type of `/metrics`.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Binds a listener on `address` (port 0 picks a free port) and returns it with the address it
-/// got. `purpose` ends the error, e.g. `(--api-addr, API_ADDR)`: it names the setting to change.
-pub async fn bind(address: SocketAddr, purpose: &str) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
-    let acceptor = TcpListener::bind(address)
-        .into_acceptor()
+/// Binds a listener on `address` (port 0 picks a free port), every connection under `limits`
+/// (see [`guard`]), and returns it with the address it got. `purpose` ends the error, e.g.
+/// `(--api-addr, API_ADDR)`: it names the setting to change.
+pub async fn bind(
+    address: SocketAddr,
+    purpose: &str,
+    limits: guard::Limits,
+) -> anyhow::Result<(guard::GuardedAcceptor, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} {purpose}"))?;
-    let bound = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .context("the listener has no socket address")?;
+    let bound = listener.local_addr()?;
+    let acceptor = guard::GuardedAcceptor::new(listener, limits)?;
     Ok((acceptor, bound))
 }
 
