@@ -133,7 +133,9 @@ impl DeadLettersApi {
         limit: Query<u32>,
         /// Only those with an id below this one: the `next_before_id` of the previous page.
         before_id: Query<Option<i64>>,
-        /// Only those that broke this rule, e.g. `malformed_json`.
+        /// Only those that broke this rule, e.g. `malformed_json`. Without U+0000, which Postgres
+        /// text cannot hold.
+        #[oai(validator(pattern = "^[^\\x00]*$"))]
         rule: Query<Option<String>>,
         /// Resolved ones too, not only those that wait for a person.
         #[oai(default)]
@@ -158,13 +160,6 @@ impl DeadLettersApi {
         let token = self.admin_token.as_ref().ok_or(ApiError::Disabled)?;
         if !token.matches(auth.token()) {
             return Err(ApiError::Unauthorized);
-        }
-        // Postgres text cannot hold U+0000: it would refuse the query, which is the caller's fault.
-        let nul = |rule: &String| rule.contains('\0');
-        if query.rule.as_ref().is_some_and(nul) {
-            return Err(ApiError::InvalidParameter(
-                "rule must not contain the character U+0000".to_string(),
-            ));
         }
         let letters = list_dead_letters(&self.reads, &query).await.map_err(|e| {
             ApiError::Internal(anyhow::Error::new(e).context("listing dead letters"))
