@@ -4,11 +4,10 @@
 //! [`service_kit::settings`], which also parses what every process takes).
 
 use std::net::SocketAddr;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::Parser;
-use service_kit::settings::{host_name, socket_address, DatabaseSettings, Setting};
+use service_kit::settings::{host_name, socket_address, whole_number, DatabaseSettings, Setting};
 use service_kit::settings::{HttpLimitSettings, LogSettings};
 
 /// Consumes orders from a NATS Streaming channel and stores them in Postgres.
@@ -239,24 +238,4 @@ fn client_id(text: &str) -> Result<String, String> {
     } else {
         Ok(text.to_string())
     }
-}
-
-/// A whole number in `range`.
-fn whole_number<T>(range: RangeInclusive<i64>) -> Setting<T>
-where
-    T: TryFrom<i64> + Clone + Send + Sync + 'static,
-{
-    Setting::new(move |text| {
-        text.parse::<i64>()
-            .ok()
-            .filter(|n| range.contains(n))
-            .and_then(|n| T::try_from(n).ok())
-            .ok_or_else(|| {
-                format!(
-                    "must be a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                )
-            })
-    })
 }

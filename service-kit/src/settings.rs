@@ -53,7 +53,7 @@ pub struct HttpLimitSettings {
         env = "HTTP_HEADER_TIMEOUT_SECS",
         value_name = "SECS",
         default_value_t = 10,
-        value_parser = whole_seconds(1..=3600)
+        value_parser = whole_number::<u64>(1..=3600)
     )]
     pub http_header_timeout_secs: u64,
 
@@ -63,7 +63,7 @@ pub struct HttpLimitSettings {
         env = "HTTP_IDLE_TIMEOUT_SECS",
         value_name = "SECS",
         default_value_t = 60,
-        value_parser = whole_seconds(1..=86_400)
+        value_parser = whole_number::<u64>(1..=86_400)
     )]
     pub http_idle_timeout_secs: u64,
 
@@ -73,7 +73,7 @@ pub struct HttpLimitSettings {
         long,
         env = "HTTP_MAX_CONNECTIONS",
         value_name = "N",
-        value_parser = whole_seconds(1..=u64::from(u32::MAX))
+        value_parser = whole_number::<u64>(1..=i64::from(u32::MAX))
     )]
     pub http_max_connections: Option<u64>,
 }
@@ -102,12 +102,16 @@ impl HttpLimitSettings {
     }
 }
 
-/// A whole number within `range` (seconds, or a count).
-fn whole_seconds(range: std::ops::RangeInclusive<u64>) -> Setting<u64> {
+/// A whole number within `range`, as a `T`: `must be a whole number from 1 to 3600`.
+pub fn whole_number<T>(range: std::ops::RangeInclusive<i64>) -> Setting<T>
+where
+    T: TryFrom<i64> + Clone + Send + Sync + 'static,
+{
     Setting::new(move |text| {
-        text.parse::<u64>()
+        text.parse::<i64>()
             .ok()
             .filter(|n| range.contains(n))
+            .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| {
                 format!(
                     "must be a whole number from {} to {}",
