@@ -69,13 +69,20 @@ impl Application {
             "starting"
         );
         let cache = Arc::new(OrderCache::new());
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new().with_connections(&self.acceptor.metrics()));
         let mut sync = tokio::spawn(crate::sync::run(
             self.database.clone(),
             cache.clone(),
             metrics.clone(),
             self.catch_up_interval,
         ));
+        // The event streams never end by themselves: they are told to when the shutdown comes,
+        // so that the server's graceful shutdown does not wait its whole grace for them.
+        let (closing, streams_closing) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
             crate::http::routes(
                 cache,
@@ -83,6 +90,7 @@ impl Application {
                 self.admin_token,
                 metrics,
                 self.served_by,
+                streams_closing,
             ),
             shutdown,
             Some(self.shutdown_grace),

@@ -2,7 +2,8 @@
 //! document, ready to send, so that a request is a lookup and a reference-count increment.
 //!
 //! One `RwLock` guards the map, the watermark and the list of recent ids together, so that they
-//! always agree. Readers hold it for a hash lookup only; the single writer (the sync loop) holds it
+//! always agree. Each move of the watermark is announced on a `watch` channel, which the event
+//! stream of new orders waits on (see [`crate::http::events`]). Readers hold it for a hash lookup only; the single writer (the sync loop) holds it
 //! to insert one page of orders. A sharded or lock-free map would only pay off with many more cores
 //! than this service runs on, so it is not worth a dependency.
 //!
@@ -16,14 +17,39 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use bytes::{Bytes, BytesMut};
+use tokio::sync::watch;
 
-/// How many of the latest order ids the cache remembers for the listing.
+/// How many of the latest order ids the listing returns at most.
 pub const RECENT_CAPACITY: usize = 100;
 
-#[derive(Default)]
+/// How many of the latest orders the cache remembers, with their `seq`: an event stream that
+/// fell this far behind, or resumes from further back, cannot be told every order it missed.
+pub const RESUMABLE: usize = 1000;
+
 pub struct OrderCache {
     state: RwLock<State>,
     ready: AtomicBool,
+    /// The watermark, each time it moves.
+    watermark: watch::Sender<i64>,
+}
+
+impl Default for OrderCache {
+    fn default() -> Self {
+        OrderCache {
+            state: RwLock::default(),
+            ready: AtomicBool::new(false),
+            watermark: watch::Sender::new(0),
+        }
+    }
+}
+
+/// The orders stored after a `seq`, as the cache remembers them.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Since {
+    /// Every order above it, oldest first, as `(seq, order_uid)`.
+    Orders(Vec<(i64, Box<str>)>),
+    /// Some of them are no longer remembered (more than [`RESUMABLE`] came since).
+    Forgotten,
 }
 
 /// The map's hasher: seeded at random in each process, so that the ids an attacker could publish
@@ -36,8 +62,11 @@ struct State {
     orders: HashMap<Box<str>, Bytes, Hasher>,
     /// The highest `seq` applied: every stored order up to it is in `orders`.
     watermark: i64,
-    /// The ids of the latest orders, oldest first.
-    recent: VecDeque<Box<str>>,
+    /// The latest orders, oldest first, as `(seq, order_uid)`.
+    recent: VecDeque<(i64, Box<str>)>,
+    /// The `seq` of the latest order dropped from `recent` (0 if none): `recent` holds every
+    /// order above it.
+    forgotten: i64,
 }
 
 impl OrderCache {
@@ -58,8 +87,30 @@ impl OrderCache {
             .iter()
             .rev()
             .take(limit)
-            .map(|uid| uid.to_string())
+            .map(|(_, uid)| uid.to_string())
             .collect()
+    }
+
+    /// The orders stored after `after`, oldest first; with `after` = `None`, the latest `limit`.
+    /// At most `limit` either way: the oldest of them are left for the next call.
+    pub fn since(&self, after: Option<i64>, limit: usize) -> Since {
+        let state = self.read();
+        let after = match after {
+            Some(after) if after < state.forgotten => return Since::Forgotten,
+            Some(after) => after,
+            None => {
+                let skip = state.recent.len().saturating_sub(limit);
+                state.recent.get(skip).map_or(i64::MAX, |(seq, _)| seq - 1)
+            }
+        };
+        // `recent` is in `seq` order: the first order above `after` is found by bisection.
+        let first = state.recent.partition_point(|(seq, _)| *seq <= after);
+        Since::Orders(state.recent.range(first..).take(limit).cloned().collect())
+    }
+
+    /// A receiver that sees each new watermark; for a stream that waits for new orders.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.watermark.subscribe()
     }
 
     pub fn len(&self) -> usize {
@@ -80,16 +131,24 @@ impl OrderCache {
     pub fn apply(&self, mut page: Page) {
         page.trim();
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let before = state.watermark;
         for (seq, uid, document) in page.orders {
             if seq <= state.watermark {
                 continue;
             }
             state.watermark = seq;
-            if state.recent.len() == RECENT_CAPACITY {
-                state.recent.pop_front();
+            if state.recent.len() == RESUMABLE {
+                if let Some((dropped, _)) = state.recent.pop_front() {
+                    state.forgotten = dropped;
+                }
             }
-            state.recent.push_back(uid.clone());
+            state.recent.push_back((seq, uid.clone()));
             state.orders.insert(uid, document);
+        }
+        let after = state.watermark;
+        drop(state);
+        if after != before {
+            self.watermark.send_replace(after);
         }
     }
 
@@ -234,11 +293,67 @@ mod tests {
             .collect();
         let ids: Vec<(i64, &str)> = ids.iter().map(|(seq, uid)| (*seq, uid.as_str())).collect();
         cache.apply(page(&ids));
-        let all = cache.recent(usize::MAX);
+        let all = cache.recent(RECENT_CAPACITY);
         assert_eq!(all.len(), RECENT_CAPACITY);
         assert_eq!(all[0], format!("o{}", RECENT_CAPACITY + 5));
         assert_eq!(all[RECENT_CAPACITY - 1], "o6");
         assert_eq!(cache.recent(2), ["o105", "o104"]);
+    }
+
+    fn uids(since: Since) -> Vec<(i64, String)> {
+        match since {
+            Since::Orders(orders) => orders
+                .into_iter()
+                .map(|(seq, uid)| (seq, uid.into()))
+                .collect(),
+            Since::Forgotten => panic!("forgotten"),
+        }
+    }
+
+    #[test]
+    fn the_orders_since_a_seq_are_the_ones_above_it_oldest_first_and_at_most_the_limit() {
+        let cache = OrderCache::new();
+        // Gaps in `seq`, as rolled-back inserts leave them.
+        cache.apply(page(&[(2, "a"), (5, "b"), (9, "c"), (10, "d")]));
+        assert_eq!(
+            uids(cache.since(Some(5), 10)),
+            [(9, "c".into()), (10, "d".into())]
+        );
+        assert_eq!(uids(cache.since(Some(4), 1)), [(5, "b".into())]);
+        assert_eq!(uids(cache.since(Some(0), 10)).len(), 4);
+        assert_eq!(uids(cache.since(Some(10), 10)), []);
+        assert_eq!(uids(cache.since(Some(99), 10)), []);
+        // Without a seq: the latest, oldest first.
+        assert_eq!(
+            uids(cache.since(None, 2)),
+            [(9, "c".into()), (10, "d".into())]
+        );
+        assert_eq!(uids(cache.since(None, 10)).len(), 4);
+        assert_eq!(uids(OrderCache::new().since(None, 10)), []);
+    }
+
+    #[test]
+    fn orders_since_a_seq_the_cache_no_longer_remembers_are_forgotten() {
+        let cache = OrderCache::new();
+        let ids: Vec<(i64, String)> = (1..=RESUMABLE as i64 + 3)
+            .map(|seq| (seq, format!("o{seq}")))
+            .collect();
+        let ids: Vec<(i64, &str)> = ids.iter().map(|(seq, uid)| (*seq, uid.as_str())).collect();
+        cache.apply(page(&ids));
+        // Orders 1 to 3 are dropped: from 3 on, every order above is still known.
+        assert_eq!(cache.since(Some(2), 10), Since::Forgotten);
+        assert_eq!(uids(cache.since(Some(3), 1)), [(4, "o4".into())]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_sees_the_watermark_move_and_only_when_it_moves() {
+        let cache = OrderCache::new();
+        let mut watermark = cache.subscribe();
+        cache.apply(page(&[(1, "a"), (4, "b")]));
+        watermark.changed().await.unwrap();
+        assert_eq!(*watermark.borrow_and_update(), 4);
+        cache.apply(page(&[(4, "b")]));
+        assert!(!watermark.has_changed().unwrap());
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl Application {
         Ok(Application {
             settings,
             pool,
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new().with_connections(&metrics_acceptor.metrics())),
             metrics_acceptor,
             metrics_address,
         })

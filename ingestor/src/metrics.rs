@@ -14,6 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
+use service_kit::http::guard::ConnectionMetrics;
 
 /// A dead letter's rule: one of the codes of [`orders::Rule`], a bounded set.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -126,6 +127,12 @@ impl Metrics {
             database_retries,
             session_renewals,
         }
+    }
+
+    /// With the HTTP listener's connection metrics (see [`service_kit::http::guard`]).
+    pub fn with_connections(mut self, connections: &Arc<ConnectionMetrics>) -> Metrics {
+        connections.register(&mut self.registry);
+        self
     }
 
     /// One transaction committed: `items` were written, as `report` says, in `took`.

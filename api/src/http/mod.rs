@@ -3,6 +3,7 @@
 mod admin;
 mod dead_letters;
 mod error;
+mod events;
 mod front;
 mod health;
 mod order_uid;
@@ -18,6 +19,7 @@ use poem::http::{header, HeaderValue};
 use poem::middleware::CatchPanic;
 use poem::{get, handler, Endpoint, EndpointExt, Route};
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 pub use self::admin::AdminToken;
 pub use self::error::{ApiError, ErrorBody, ErrorCode, ErrorResponse};
@@ -31,16 +33,18 @@ use crate::metrics::{Metrics, RouteTemplates};
 
 /// Every route of the api. The orders come from `cache`; the dead letters, for a caller with
 /// `admin_token`, from the database through `reads`. Every response names the replica in
-/// `X-Served-By` (`served_by`, from [`served_by_header`]) and is counted in `metrics`.
+/// `X-Served-By` (`served_by`, from [`served_by_header`]) and is counted in `metrics`. The event
+/// streams end when `closing` becomes true.
 pub fn routes(
     cache: Arc<OrderCache>,
     reads: PgPool,
     admin_token: Option<AdminToken>,
     metrics: Arc<Metrics>,
     served_by: HeaderValue,
+    closing: watch::Receiver<bool>,
 ) -> impl Endpoint {
     let enabled = admin_token.is_some();
-    let api = openapi_service(cache.clone(), reads, admin_token);
+    let api = openapi_service(cache.clone(), reads, admin_token, closing);
     let meter = metrics.request_meter(RouteTemplates::from_openapi(&api.spec(), PREFIX));
     let order_route = meter
         .route(&format!("{PREFIX}{ORDER_BY_ID}"))

@@ -5,11 +5,14 @@
 
 mod requests;
 
+use std::sync::Arc;
+
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
+use service_kit::http::guard::ConnectionMetrics;
 
 use self::requests::RequestLabels;
 pub use self::requests::{RequestMeter, RouteId, RouteLabel, RouteTemplates};
@@ -82,6 +85,12 @@ impl Metrics {
             catch_ups,
             listener_reconnects,
         }
+    }
+
+    /// With the HTTP listener's connection metrics (see [`service_kit::http::guard`]).
+    pub fn with_connections(mut self, connections: &Arc<ConnectionMetrics>) -> Metrics {
+        connections.register(&mut self.registry);
+        self
     }
 
     /// Every metric, in the OpenMetrics text format.

@@ -7,7 +7,10 @@
 
 (() => {
   const API = "/api/v1/orders";
+  const EVENTS = "/api/v1/events";
   const RECENT_LIMIT = 20;
+  /** The longest wait between two attempts to reopen the stream of new orders. */
+  const MOST_RETRY_MS = 30_000;
 
   const form = document.getElementById("lookup");
   const input = document.getElementById("order-id");
@@ -15,6 +18,7 @@
   const orderView = document.getElementById("order");
   const recentList = document.getElementById("recent-list");
   const refreshButton = document.getElementById("refresh");
+  const liveStatus = document.getElementById("live");
 
   // ---- DOM helpers -------------------------------------------------------------------------
 
@@ -285,18 +289,95 @@
       recentList.replaceChildren(el("li", "No orders yet."));
       return;
     }
-    recentList.replaceChildren(
-      ...ids.map((id) => {
-        const link = el("a", id, { href: "?id=" + encodeURIComponent(id), dir: "auto" });
-        link.addEventListener("click", (event) => {
-          event.preventDefault();
-          navigate(String(id));
-        });
-        const item = el("li");
-        item.append(link);
-        return item;
-      }),
-    );
+    recentList.replaceChildren(...ids.map(recentItem));
+  }
+
+  /** A list item linking to the order `id`. */
+  function recentItem(id) {
+    const link = el("a", id, { href: "?id=" + encodeURIComponent(id), dir: "auto" });
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      navigate(String(id));
+    });
+    const item = el("li", null, { "data-order-uid": String(id) });
+    item.append(link);
+    return item;
+  }
+
+  /** Puts `id` at the top of the list (once), keeping the latest RECENT_LIMIT. */
+  function addRecent(id) {
+    for (const item of Array.from(recentList.children)) {
+      // A message such as "No orders yet." has no id; the same order is not listed twice.
+      if (!item.hasAttribute("data-order-uid") || item.getAttribute("data-order-uid") === id) {
+        item.remove();
+      }
+    }
+    recentList.prepend(recentItem(id));
+    while (recentList.children.length > RECENT_LIMIT) {
+      recentList.lastElementChild.remove();
+    }
+  }
+
+  // ---- New orders, as they arrive ----------------------------------------------------------
+  //
+  // The api streams each new order (server-sent events). The browser reconnects by itself after
+  // a dropped connection and says which order it saw last (Last-Event-ID), so that none is
+  // missed. When the api answers with an error instead (it is restarting, or not ready), the
+  // browser gives up: the page then opens a new stream itself, later and later, from the last
+  // order it saw (`after`).
+
+  let lastSeq = null;
+  let retryMs = 1000;
+
+  function setLive(state, message) {
+    liveStatus.dataset.state = state;
+    liveStatus.textContent = message;
+  }
+
+  /** An event's data, or null when it is not the JSON the api sends. */
+  function eventData(event) {
+    try {
+      const data = JSON.parse(event.data);
+      return Number.isSafeInteger(data.seq) ? data : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function follow() {
+    const source = new EventSource(lastSeq === null ? EVENTS : EVENTS + "?after=" + lastSeq);
+    source.addEventListener("open", () => {
+      retryMs = 1000;
+      setLive("live", "Live");
+      if (lastSeq === null && recentList.children.length === 0) {
+        recentList.replaceChildren(el("li", "No orders yet."));
+      }
+    });
+    source.addEventListener("order", (event) => {
+      const data = eventData(event);
+      if (data !== null && typeof data.order_uid === "string") {
+        lastSeq = data.seq;
+        addRecent(data.order_uid);
+      }
+    });
+    source.addEventListener("reset", (event) => {
+      const data = eventData(event);
+      if (data !== null) {
+        lastSeq = data.seq;
+        loadRecent();
+      }
+    });
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CONNECTING) {
+        setLive("reconnecting", "Disconnected; reconnecting…");
+        return;
+      }
+      source.close();
+      const seconds = Math.round(retryMs / 1000);
+      setLive("disconnected", `Disconnected; trying again in ${seconds} s`);
+      setTimeout(follow, retryMs);
+      retryMs = Math.min(retryMs * 2, MOST_RETRY_MS);
+    });
   }
 
   // ---- Wiring ------------------------------------------------------------------------------
@@ -312,5 +393,6 @@
   if (initial) {
     lookUp(initial);
   }
-  loadRecent();
+  // The stream starts with the latest orders: it fills the list.
+  follow();
 })();

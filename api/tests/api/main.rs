@@ -1,8 +1,10 @@
 //! Black-box tests of the api: the real application on port 0, a fresh database per test, requests
 //! over real HTTP.
 
+mod connections;
 mod dead_letters;
 mod encoding;
+mod events;
 mod health;
 mod helpers;
 mod listing;

@@ -15,11 +15,13 @@
 //!   fails its next read or write with `TimedOut`, and hyper closes it;
 //! - an accept that fails for want of resources (descriptors, memory) waits a moment and tries
 //!   again; nothing of it is logged per connection.
+//!
+//! What it does is counted in [`ConnectionMetrics`], which each process registers beside its own
+//! metrics: connections open, refused over the cap, closed at a timeout, accepts out of resources.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -28,6 +30,11 @@ use poem::http::uri::Scheme;
 use poem::listener::Acceptor;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::Addr;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -49,19 +56,63 @@ pub struct Limits {
 
 /// What the guard did, for the process's metrics.
 #[derive(Debug, Default)]
-pub struct GuardCounts {
+pub struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: Gauge,
     /// Connections closed at once because the cap was reached.
-    pub refused: AtomicU64,
+    pub refused: Counter,
+    /// Connections closed at a deadline, by the timeout that closed them.
+    timed_out: Family<TimeoutLabel, Counter>,
     /// Accepts that failed for want of resources.
-    pub exhausted: AtomicU64,
+    pub exhausted: Counter,
 }
 
+/// Which deadline closed a connection: `header` or `idle`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabel {
+    timeout: &'static str,
+}
+
+impl ConnectionMetrics {
+    /// Registers every metric in `registry`, under its prefix: `<prefix>_http_connections_open`,
+    /// `…_refused_total`, `…_timed_out_total{timeout}`, `<prefix>_http_accepts_exhausted_total`.
+    pub fn register(self: &Arc<Self>, registry: &mut Registry) {
+        registry.register(
+            "http_connections_open",
+            "HTTP connections open now",
+            self.open.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections closed as soon as accepted, because the connection cap was reached",
+            self.refused.clone(),
+        );
+        registry.register(
+            "http_connections_timed_out",
+            "HTTP connections closed because a request took longer than the header timeout \
+             (timeout=\"header\") or the connection stayed silent longer than the idle timeout \
+             (timeout=\"idle\")",
+            self.timed_out.clone(),
+        );
+        registry.register(
+            "http_accepts_exhausted",
+            "Accepts that failed for want of file descriptors or memory (each followed by a pause)",
+            self.exhausted.clone(),
+        );
+    }
+
+    /// Connections closed at the deadline of `phase`.
+    #[cfg(test)]
+    fn timed_out(&self, phase: Phase) -> u64 {
+        self.timed_out.get_or_create(&phase.label()).get()
+    }
+}
 pub struct GuardedAcceptor {
     listener: TcpListener,
     local: LocalAddr,
     limits: Limits,
     permits: Arc<Semaphore>,
-    counts: Arc<GuardCounts>,
+    metrics: Arc<ConnectionMetrics>,
 }
 
 impl GuardedAcceptor {
@@ -72,7 +123,7 @@ impl GuardedAcceptor {
             local,
             limits,
             permits: Arc::new(Semaphore::new(limits.max_connections)),
-            counts: Arc::new(GuardCounts::default()),
+            metrics: Arc::new(ConnectionMetrics::default()),
         })
     }
 
@@ -82,8 +133,9 @@ impl GuardedAcceptor {
         move || max - permits.available_permits()
     }
 
-    pub fn counts(&self) -> Arc<GuardCounts> {
-        self.counts.clone()
+    /// What this listener's guard counts, to register with the process's metrics.
+    pub fn metrics(&self) -> Arc<ConnectionMetrics> {
+        self.metrics.clone()
     }
 }
 
@@ -99,12 +151,7 @@ impl Acceptor for GuardedAcceptor {
             let (stream, remote) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) if is_exhaustion(&error) => {
-                    if self
-                        .counts
-                        .exhausted
-                        .fetch_add(1, Ordering::Relaxed)
-                        .is_multiple_of(1000)
-                    {
+                    if self.metrics.exhausted.inc().is_multiple_of(1000) {
                         tracing::warn!(%error, "cannot accept connections: out of resources; pausing");
                     }
                     tokio::time::sleep(EXHAUSTED_PAUSE).await;
@@ -114,13 +161,13 @@ impl Acceptor for GuardedAcceptor {
                 Err(_) => continue,
             };
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                self.counts.refused.fetch_add(1, Ordering::Relaxed);
+                self.metrics.refused.inc();
                 drop(stream);
                 continue;
             };
             let _ = stream.set_nodelay(true);
             return Ok((
-                Guarded::new(stream, self.limits, permit),
+                Guarded::new(stream, self.limits, permit, self.metrics.clone()),
                 self.local.clone(),
                 RemoteAddr(Addr::SocketAddr(remote)),
                 Scheme::HTTP,
@@ -144,6 +191,17 @@ enum Phase {
     Idle,
 }
 
+impl Phase {
+    fn label(self) -> TimeoutLabel {
+        TimeoutLabel {
+            timeout: match self {
+                Phase::Request => "header",
+                Phase::Idle => "idle",
+            },
+        }
+    }
+}
+
 /// A connection with deadlines (see the module).
 pub struct Guarded<S> {
     inner: S,
@@ -153,18 +211,29 @@ pub struct Guarded<S> {
     /// Armed at or before `deadline`: when it fires early, it is armed again for the deadline,
     /// so that a byte in or out costs a clock read, not a timer update.
     timer: Pin<Box<Sleep>>,
+    /// Set once the deadline has passed: the connection is counted as timed out once.
+    expired: bool,
+    metrics: Arc<ConnectionMetrics>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl<S> Guarded<S> {
-    fn new(inner: S, limits: Limits, permit: OwnedSemaphorePermit) -> Guarded<S> {
+    fn new(
+        inner: S,
+        limits: Limits,
+        permit: OwnedSemaphorePermit,
+        metrics: Arc<ConnectionMetrics>,
+    ) -> Guarded<S> {
         let deadline = Instant::now() + limits.header_timeout;
+        metrics.open.inc();
         Guarded {
             inner,
             limits,
             phase: Phase::Request,
             deadline,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
+            expired: false,
+            metrics,
             _permit: permit,
         }
     }
@@ -205,7 +274,14 @@ impl<S> Guarded<S> {
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            if Instant::now() >= self.deadline {
+            if self.expired || Instant::now() >= self.deadline {
+                if !self.expired {
+                    self.expired = true;
+                    self.metrics
+                        .timed_out
+                        .get_or_create(&self.phase.label())
+                        .inc();
+                }
                 return Poll::Ready(io::Error::new(
                     io::ErrorKind::TimedOut,
                     match self.phase {
@@ -217,6 +293,12 @@ impl<S> Guarded<S> {
             let deadline = self.deadline;
             self.timer.as_mut().reset(deadline);
         }
+    }
+}
+
+impl<S> Drop for Guarded<S> {
+    fn drop(&mut self) {
+        self.metrics.open.dec();
     }
 }
 
@@ -325,6 +407,10 @@ mod tests {
         let error = server.read(&mut buf).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= LIMITS.header_timeout / 2);
+        // Counted once, however often the dead connection is polled again.
+        let _ = server.read(&mut buf).await;
+        assert_eq!(acceptor.metrics().timed_out(Phase::Request), 1);
+        assert_eq!(acceptor.metrics().timed_out(Phase::Idle), 0);
     }
 
     #[tokio::test]
@@ -340,6 +426,7 @@ mod tests {
         assert!(waited.is_err(), "the read ended early: {waited:?}");
         let error = server.read(&mut buf).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(acceptor.metrics().timed_out(Phase::Idle), 1);
     }
 
     #[tokio::test]
@@ -358,10 +445,12 @@ mod tests {
         assert!(waiting.is_err());
         let mut buf = [0u8; 1];
         assert_eq!(third.read(&mut buf).await.unwrap_or(0), 0);
-        assert_eq!(acceptor.counts().refused.load(Ordering::Relaxed), 1);
+        assert_eq!(acceptor.metrics().refused.get(), 1);
+        assert_eq!(acceptor.metrics().open.get(), 2);
 
         drop((first, second));
         assert_eq!(open(), 0);
+        assert_eq!(acceptor.metrics().open.get(), 0);
     }
 
     #[test]
