@@ -263,6 +263,13 @@ mod tests {
         page
     }
 
+    /// Orders `o1` to `o{last}`, each with its number as its `seq`.
+    fn numbered(last: i64) -> Page {
+        let ids: Vec<String> = (1..=last).map(|seq| format!("o{seq}")).collect();
+        let ids: Vec<(i64, &str)> = (1..=last).zip(ids.iter().map(String::as_str)).collect();
+        page(&ids)
+    }
+
     #[test]
     fn an_applied_order_is_served_byte_for_byte_and_moves_the_watermark() {
         let cache = OrderCache::new();
@@ -288,11 +295,7 @@ mod tests {
     #[test]
     fn the_recent_list_keeps_only_the_latest_ids_newest_first() {
         let cache = OrderCache::new();
-        let ids: Vec<(i64, String)> = (1..=RECENT_CAPACITY as i64 + 5)
-            .map(|seq| (seq, format!("o{seq}")))
-            .collect();
-        let ids: Vec<(i64, &str)> = ids.iter().map(|(seq, uid)| (*seq, uid.as_str())).collect();
-        cache.apply(page(&ids));
+        cache.apply(numbered(RECENT_CAPACITY as i64 + 5));
         let all = cache.recent(RECENT_CAPACITY);
         assert_eq!(all.len(), RECENT_CAPACITY);
         assert_eq!(all[0], format!("o{}", RECENT_CAPACITY + 5));
@@ -335,11 +338,7 @@ mod tests {
     #[test]
     fn orders_since_a_seq_the_cache_no_longer_remembers_are_forgotten() {
         let cache = OrderCache::new();
-        let ids: Vec<(i64, String)> = (1..=RESUMABLE as i64 + 3)
-            .map(|seq| (seq, format!("o{seq}")))
-            .collect();
-        let ids: Vec<(i64, &str)> = ids.iter().map(|(seq, uid)| (*seq, uid.as_str())).collect();
-        cache.apply(page(&ids));
+        cache.apply(numbered(RESUMABLE as i64 + 3));
         // Orders 1 to 3 are dropped: from 3 on, every order above is still known.
         assert_eq!(cache.since(Some(2), 10), Since::Forgotten);
         assert_eq!(uids(cache.since(Some(3), 1)), [(4, "o4".into())]);

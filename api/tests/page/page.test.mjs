@@ -7,11 +7,21 @@
 //   LIVE_SCREENSHOTS   the folder that receives a screenshot of every case
 //   LIVE_CORPUS        ingestor/tests/ingestor/corpus, whose manifest names the stored orders
 //   CHROMIUM_BIN       the browser (default /usr/bin/chromium)
+//   LIVE_MODEL         model.json, the sample order that orders published here are copies of
+//   LIVE_PUBLISHER     the publisher binary, and LIVE_NATS_URL, LIVE_STAN_CLUSTER_ID and
+//                      LIVE_STAN_CHANNEL, the channel the ingestor consumes: orders published
+//                      while the page is open must appear in it
+//   LIVE_API_BIN, LIVE_API_PID_FILE, LIVE_API_LOG, LIVE_API_ENV (its environment, one
+//                      NAME=value a line): to stop the api and start it again, as
+//                      scripts/check-live started it
 
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { openSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 
 import { chromium } from "playwright-core";
@@ -20,6 +30,15 @@ const API_URL = required("LIVE_API_URL");
 const SCREENSHOTS = required("LIVE_SCREENSHOTS");
 const CORPUS = required("LIVE_CORPUS");
 const CHROMIUM_BIN = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+const MODEL = required("LIVE_MODEL");
+const PUBLISHER = required("LIVE_PUBLISHER");
+const NATS_URL = required("LIVE_NATS_URL");
+const STAN_CLUSTER_ID = required("LIVE_STAN_CLUSTER_ID");
+const STAN_CHANNEL = required("LIVE_STAN_CHANNEL");
+const API_BIN = required("LIVE_API_BIN");
+const API_PID_FILE = required("LIVE_API_PID_FILE");
+const API_LOG = required("LIVE_API_LOG");
+const API_ENV = required("LIVE_API_ENV");
 
 /** The order of model.json. */
 const SAMPLE_UID = "b563feb7b2b84b6test";
@@ -34,7 +53,7 @@ const PAGE_ELEMENTS = new Set(
   ).split(" "),
 );
 /** Paths the page may request: itself, its script, style sheet and icon, and the orders. */
-const PAGE_REQUESTS = /^\/(|app\.js|app\.css|favicon\.svg|api\/v1\/orders(\/[^/]+)?)$/;
+const PAGE_REQUESTS = /^\/(|app\.js|app\.css|favicon\.svg|api\/v1\/orders(\/[^/]+)?|api\/v1\/events)$/;
 
 function required(name) {
   const value = process.env[name];
@@ -349,4 +368,142 @@ describe("hostile orders show their text as text, and nothing runs", () => {
       }
     });
   }
+});
+
+// ---- The latest orders, live ------------------------------------------------------------------
+
+/** How long a published order may take to appear in the list; measured and printed each time. */
+const APPEARS_WITHIN_MS = 5_000;
+/** How long the page may take to reconnect after the api is back (it waits 1, 2, 4 s... between tries). */
+const RECONNECT_MS = 30_000;
+
+/** Publishes model.json under each of `uids`, through the project's publisher. */
+async function publish(uids) {
+  const sample = JSON.parse(await readFile(MODEL, "utf8"));
+  const dir = await mkdtemp(join(tmpdir(), "orders-page-publish-"));
+  try {
+    const files = [];
+    for (const uid of uids) {
+      const file = join(dir, `${uid}.json`);
+      await writeFile(file, JSON.stringify({ ...sample, order_uid: uid, payment: { ...sample.payment, transaction: uid } }));
+      files.push(file);
+    }
+    await promisify(execFile)(PUBLISHER, [
+      "--nats-url", NATS_URL, "--cluster-id", STAN_CLUSTER_ID, "--channel", STAN_CHANNEL,
+      "--connections", "1", "--quiet", "file", ...files,
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The ids the latest orders list shows, top first. */
+function listed(page) {
+  return page.locator("#recent-list li").evaluateAll((items) => items.map((li) => li.textContent));
+}
+
+/** Waits until `uid` is listed; returns how long that took. */
+async function waitListed(page, uid, timeout) {
+  const started = Date.now();
+  await page.locator(`#recent-list li[data-order-uid="${uid}"]`).waitFor({ timeout });
+  return Date.now() - started;
+}
+
+async function waitLive(page, state, timeout) {
+  await page.waitForFunction((s) => document.getElementById("live").dataset.state === s, state, { timeout });
+}
+
+async function apiPid() {
+  return Number((await readFile(API_PID_FILE, "utf8")).trim());
+}
+
+/** Stops the api (SIGTERM) and waits until it has exited. */
+async function stopApi() {
+  const pid = await apiPid();
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      return;
+    }
+    assert.ok(Date.now() < deadline, "the api exits within 30 s of SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Starts the api again as scripts/check-live did (same binary, environment, log and pid file). */
+async function startApi() {
+  const env = Object.fromEntries(
+    API_ENV.split("\n").filter(Boolean).map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+  const log = openSync(API_LOG, "a");
+  const child = spawn(API_BIN, [], { env, detached: true, stdio: ["ignore", log, log] });
+  child.unref();
+  await writeFile(API_PID_FILE, `${child.pid}\n`);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ready = await fetch(`${API_URL}/readyz`).then((r) => r.ok, () => false);
+    if (ready) {
+      return;
+    }
+    assert.ok(Date.now() < deadline, "the restarted api is ready within 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+describe("the latest orders update themselves", () => {
+  test("orders published with the page open appear; after the api restarts, the page reconnects and shows those published meanwhile", async () => {
+    // With the sample order shown, as a person would have the page: its screenshot is the README's.
+    const { page, seen } = await openPage(`/?id=${SAMPLE_UID}`);
+    const run = Date.now().toString(36);
+    try {
+      await waitForOrder(page);
+      await waitLive(page, "live", PATIENCE_MS);
+      // The stream's first events are the latest orders: the hostile ones among them, as text.
+      const first = await listed(page);
+      for (const { expect } of HOSTILE) {
+        assert.ok(first.includes(expect.stored), `${expect.stored} is listed: ${first}`);
+      }
+      const shape = await page.locator("#recent-list li").evaluateAll((items) =>
+        items.map((li) => [...li.childNodes].map((n) => n.nodeName).join(",")),
+      );
+      assert.ok(shape.every((nodes) => nodes === "A"), `each item is one link: ${shape}`);
+
+      const live = [1, 2, 3].map((i) => `page-live-${run}-${i}`);
+      for (const uid of live) {
+        await publish([uid]);
+        const took = await waitListed(page, uid, APPEARS_WITHIN_MS);
+        console.log(`${uid} listed ${took} ms after its publish returned`);
+      }
+      assert.deepEqual((await listed(page)).slice(0, 3), [...live].reverse(), "newest first");
+      await screenshot(page, "live-orders");
+
+      await stopApi();
+      await page.waitForFunction(
+        () => document.getElementById("live").dataset.state !== "live",
+        null,
+        { timeout: PATIENCE_MS },
+      );
+      const meanwhile = [1, 2].map((i) => `page-meanwhile-${run}-${i}`);
+      await publish(meanwhile);
+      await screenshot(page, "live-disconnected");
+      await startApi();
+      await waitLive(page, "live", RECONNECT_MS);
+      for (const uid of meanwhile) {
+        await waitListed(page, uid, PATIENCE_MS);
+      }
+      assert.deepEqual(
+        (await listed(page)).slice(0, 5),
+        [...meanwhile].reverse().concat([...live].reverse()),
+        "the orders published while the api was down, then the earlier ones, each once",
+      );
+      // While the api was down the browser logged its failed attempts to reach the stream.
+      await assertNothingRan(page, seen, (e) => e.url.includes("/api/v1/events") || /ERR_CONNECTION_REFUSED|503/.test(e.text));
+    } finally {
+      await screenshot(page, "live-reconnected");
+      await page.close();
+    }
+  });
 });
