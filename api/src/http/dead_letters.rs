@@ -72,11 +72,17 @@ pub struct DeadLetterView {
     pub payload_base64: Option<Base64<Vec<u8>>>,
     /// The size of the message in bytes.
     pub payload_bytes: u64,
-    /// When and how a person dealt with it (`replayed: stored`, ...); `null` while it waits.
+    /// When a person dealt with it; `null` while it waits.
     #[oai(nullable)]
     pub resolved_at: Option<DateTime<Utc>>,
+    /// How: `replayed: stored`, `replayed: duplicate`, `replayed: conflict` (stored, or recognised,
+    /// after all) or `dismissed` (resolved without storing it); `null` while it waits.
     #[oai(nullable)]
     pub resolution: Option<String>,
+    /// Why it was dismissed, in the words of the person who did; `null` unless `resolution` is
+    /// `dismissed`.
+    #[oai(nullable)]
+    pub resolution_reason: Option<String>,
 }
 
 impl From<DeadLetter> for DeadLetterView {
@@ -99,6 +105,7 @@ impl From<DeadLetter> for DeadLetterView {
             payload_bytes,
             resolved_at: letter.resolved_at,
             resolution: letter.resolution,
+            resolution_reason: letter.resolution_reason,
         }
     }
 }
@@ -115,7 +122,8 @@ impl DeadLettersApi {
     /// and the message itself. They can hold personal data, so the admin token is required
     /// (`Authorization: Bearer <token>`; 401 without it). The listing is disabled, and answers 404,
     /// when the api runs without an admin token (`ADMIN_TOKEN`). To replay a dead letter once it
-    /// has been fixed upstream, use `ingestor dead-letters replay ID`.
+    /// has been fixed upstream, use `ingestor dead-letters replay ID`; to resolve one without
+    /// storing it, `ingestor dead-letters dismiss ID --reason TEXT`.
     #[oai(
         path = "/dead-letters",
         method = "get",

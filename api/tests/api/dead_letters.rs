@@ -3,6 +3,7 @@
 
 use api::http::AdminToken;
 use base64::Engine;
+use orders::db::{dead_letter, dismiss_dead_letter, Dismissal, DismissalReason};
 use reqwest::{header, StatusCode};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -219,6 +220,44 @@ async fn resolved_dead_letters_are_listed_only_when_asked_for() {
         everything["dead_letters"][0]["resolution"],
         "replayed: stored"
     );
+    assert_eq!(
+        everything["dead_letters"][0]["resolution_reason"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn a_dismissed_dead_letter_is_listed_with_its_resolution_its_time_and_the_reason() {
+    let db = TestDb::new().await;
+    let waiting = insert_dead_letter(&db.pool, 1, b"{", "malformed_json").await;
+    let dismissed = insert_dead_letter(&db.pool, 2, b"{", "malformed_json").await;
+    let reason = DismissalReason::parse("the corrected order came by mail, \"<b>\"").unwrap();
+    let dismissal = dismiss_dead_letter(&db.pool, dismissed, &reason)
+        .await
+        .unwrap();
+    assert!(
+        matches!(dismissal, Dismissal::Dismissed { .. }),
+        "{dismissal:?}"
+    );
+    let stored = dead_letter(&db.pool, dismissed).await.unwrap().unwrap();
+    let app = spawn_with_token(&db.url).await;
+
+    assert_eq!(ids(&page(&app, "").await), [waiting]);
+    let everything = page(&app, "?include_resolved=true").await;
+    assert_eq!(ids(&everything), [dismissed, waiting]);
+    let letter = &everything["dead_letters"][0];
+    assert_eq!(letter["resolution"], "dismissed");
+    assert_eq!(
+        letter["resolution_reason"],
+        "the corrected order came by mail, \"<b>\""
+    );
+    let resolved_at =
+        chrono::DateTime::parse_from_rfc3339(letter["resolved_at"].as_str().expect("a time"));
+    assert_eq!(resolved_at.unwrap(), stored.resolved_at.unwrap());
+    let unresolved = &everything["dead_letters"][1];
+    for field in ["resolved_at", "resolution", "resolution_reason"] {
+        assert_eq!(unresolved[field], Value::Null, "{field}");
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,7 @@
-//! `ingestor dead-letters list` and `ingestor dead-letters replay ID...`.
+//! `ingestor dead-letters list` and `ingestor dead-letters replay ID...`; `dismiss` is in
+//! `dead_letters/dismiss.rs`.
+
+mod dismiss;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,6 +13,7 @@ use orders::db::{list_dead_letters, replay_dead_letter, DeadLetter, DeadLetterQu
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
+use self::dismiss::DismissIds;
 use super::terminal::{escape, preview, to_safe_json};
 use super::OperatorSettings;
 
@@ -25,6 +29,10 @@ pub enum DeadLetters {
     /// the ingestor would have; they are then marked resolved. The others stay as they are, and
     /// their current reason is printed. Exits with 1 unless every one is resolved.
     Replay(ReplayIds),
+    /// Mark dead letters resolved without storing them, e.g. because the corrected order came
+    /// another way, with the reason and the time. One that is resolved already is left as it is.
+    /// Exits with 1 unless every one is dismissed.
+    Dismiss(DismissIds),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +76,7 @@ impl DeadLetters {
         match self {
             DeadLetters::List(list) => &list.settings,
             DeadLetters::Replay(replay) => &replay.settings,
+            DeadLetters::Dismiss(dismiss) => &dismiss.settings,
         }
     }
 
@@ -77,6 +86,7 @@ impl DeadLetters {
         let result = match self {
             DeadLetters::List(list) => list.run(&mut db, &mut out).await,
             DeadLetters::Replay(replay) => replay.run(&mut db, &mut out).await,
+            DeadLetters::Dismiss(dismiss) => dismiss.run(&mut db, &mut out).await,
         };
         let _ = db.close().await;
         result
@@ -124,7 +134,12 @@ fn write_text(out: &mut impl Write, letter: &DeadLetter) -> std::io::Result<()> 
         escape(&letter.rule),
     )?;
     if let (Some(at), Some(resolution)) = (letter.resolved_at, &letter.resolution) {
-        write!(out, "  resolved {} ({})", time(at), escape(resolution))?;
+        write!(
+            out,
+            "  resolved {} ({})",
+            time(at),
+            resolution_text(resolution, letter.resolution_reason.as_deref())
+        )?;
     }
     writeln!(out)?;
     writeln!(out, "    reason:  {}", escape(&letter.reason))?;
@@ -138,6 +153,29 @@ fn write_text(out: &mut impl Write, letter: &DeadLetter) -> std::io::Result<()> 
 
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// How a dead letter was resolved, with the reason when it has one (`dismissed: came by mail`),
+/// escaped: the reason is a person's text, and the same care costs nothing.
+fn resolution_text(resolution: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("{}: {}", escape(resolution), escape(reason)),
+        None => escape(resolution),
+    }
+}
+
+/// The line for a dead letter that was resolved before, so `what` did not happen.
+fn already_resolved(
+    resolved_at: DateTime<Utc>,
+    resolution: &str,
+    reason: Option<&str>,
+    what: &str,
+) -> String {
+    format!(
+        "already resolved {} ({}), {what}",
+        time(resolved_at),
+        resolution_text(resolution, reason)
+    )
 }
 
 /// A dead letter in the `--json` listing: the fields of the api's listing.
@@ -157,6 +195,8 @@ struct Listed<'a> {
     payload_bytes: usize,
     resolved_at: Option<DateTime<Utc>>,
     resolution: Option<&'a str>,
+    /// Why it was dismissed, in the operator's words; `null` unless it was.
+    resolution_reason: Option<&'a str>,
 }
 
 impl<'a> From<&'a DeadLetter> for Listed<'a> {
@@ -177,6 +217,7 @@ impl<'a> From<&'a DeadLetter> for Listed<'a> {
             payload_bytes: letter.payload.len(),
             resolved_at: letter.resolved_at,
             resolution: letter.resolution.as_deref(),
+            resolution_reason: letter.resolution_reason.as_deref(),
         }
     }
 }
@@ -229,10 +270,12 @@ fn describe(replay: &Replay) -> String {
         Replay::AlreadyResolved {
             resolved_at,
             resolution,
-        } => format!(
-            "already resolved {} ({}), nothing changed",
-            time(*resolved_at),
-            escape(resolution)
+            resolution_reason,
+        } => already_resolved(
+            *resolved_at,
+            resolution,
+            resolution_reason.as_deref(),
+            "nothing changed",
         ),
         Replay::NotFound => "no dead letter has this id".to_string(),
     }

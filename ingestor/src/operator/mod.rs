@@ -1,5 +1,6 @@
 //! Commands for an operator, run by the ingestor binary because it holds the database role that
-//! may write: `ingestor dead-letters list` and `ingestor dead-letters replay ID...`.
+//! may write: `ingestor dead-letters list`, `ingestor dead-letters replay ID...` and
+//! `ingestor dead-letters dismiss ID... --reason TEXT`.
 //!
 //! What they print came from the channel, so from anyone: it is escaped (`terminal.rs`) before it
 //! reaches a terminal.
@@ -18,7 +19,8 @@ pub use self::dead_letters::DeadLetters;
 
 #[derive(Debug, Subcommand)]
 pub enum Operation {
-    /// List the messages that were not valid orders, and replay them once fixed upstream.
+    /// List the messages that were not valid orders, replay them once fixed upstream, or dismiss
+    /// them.
     #[command(name = "dead-letters", subcommand)]
     DeadLetters(DeadLetters),
 }
@@ -33,7 +35,7 @@ impl Operation {
 
 /// All that a command reads from its flags and the environment. The consumer's settings do not
 /// apply: a command neither reads nor checks them. The database role must be allowed to write
-/// (replaying stores orders).
+/// (replaying stores orders; replaying and dismissing resolve dead letters).
 #[derive(Debug, Args)]
 pub struct OperatorSettings {
     #[command(flatten)]

@@ -1,5 +1,8 @@
 //! The operator's commands, run as the real binary: `ingestor dead-letters list` and
-//! `ingestor dead-letters replay`, with nothing in the environment but `DATABASE_URL`.
+//! `ingestor dead-letters replay`, with nothing in the environment but `DATABASE_URL`;
+//! `ingestor dead-letters dismiss` in `operator/dismiss.rs`.
+
+mod dismiss;
 
 use std::process::Output;
 

@@ -1,5 +1,7 @@
-//! The operator's side of the dead letters: list them, and replay one once whatever refused it has
-//! been fixed.
+//! The operator's side of the dead letters: list them, replay one once whatever refused it has
+//! been fixed, or dismiss one (`dismiss.rs`).
+
+mod dismiss;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -7,6 +9,8 @@ use sqlx::{Acquire, PgConnection, PgExecutor, Postgres};
 
 use super::write::{store_in_transaction, Envelope, Verdict};
 use crate::validate::Rejection;
+
+pub use self::dismiss::{dismiss_dead_letter, Dismissal, DismissalReason, InvalidReason};
 
 /// A message that was not a valid order, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -24,6 +28,9 @@ pub struct DeadLetter {
     /// When and how it was dealt with; `None` while it waits for a person.
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<String>,
+    /// Why it was dismissed, in the operator's words; `None` unless `resolution` is
+    /// [`Dismissal::RESOLUTION`].
+    pub resolution_reason: Option<String>,
 }
 
 /// Which dead letters to list. They come newest first, a page of `limit` at a time: the next page
@@ -67,6 +74,7 @@ pub enum Replay {
     AlreadyResolved {
         resolved_at: DateTime<Utc>,
         resolution: String,
+        resolution_reason: Option<String>,
     },
     /// No dead letter has this id.
     NotFound,
@@ -92,7 +100,7 @@ pub async fn list_dead_letters(
 ) -> sqlx::Result<Vec<DeadLetter>> {
     sqlx::query_as(
         "SELECT id, channel, stan_sequence, published_at, payload, rule, reason, received_at,
-                resolved_at, resolution
+                resolved_at, resolution, resolution_reason
          FROM dead_letters
          WHERE ($1::text IS NULL OR rule = $1)
            AND ($2 OR resolved_at IS NULL)
@@ -113,7 +121,7 @@ pub async fn list_dead_letters(
 pub async fn dead_letter(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<DeadLetter>> {
     sqlx::query_as(
         "SELECT id, channel, stan_sequence, published_at, payload, rule, reason, received_at,
-                resolved_at, resolution
+                resolved_at, resolution, resolution_reason
          FROM dead_letters WHERE id = $1",
     )
     .bind(id)
@@ -152,6 +160,7 @@ async fn replay_locked(tx: &mut PgConnection, id: i64) -> sqlx::Result<Replay> {
         return Ok(Replay::AlreadyResolved {
             resolved_at,
             resolution,
+            resolution_reason: letter.resolution_reason,
         });
     }
     let order = match crate::parse_order(&letter.payload) {
@@ -179,7 +188,7 @@ async fn replay_locked(tx: &mut PgConnection, id: i64) -> sqlx::Result<Replay> {
 async fn lock_dead_letter(tx: &mut PgConnection, id: i64) -> sqlx::Result<Option<DeadLetter>> {
     sqlx::query_as(
         "SELECT id, channel, stan_sequence, published_at, payload, rule, reason, received_at,
-                resolved_at, resolution
+                resolved_at, resolution, resolution_reason
          FROM dead_letters WHERE id = $1 FOR UPDATE",
     )
     .bind(id)

@@ -9,7 +9,8 @@ mod unnest;
 mod write;
 
 pub use dead_letters::{
-    dead_letter, list_dead_letters, replay_dead_letter, DeadLetter, DeadLetterQuery, Replay,
+    dead_letter, dismiss_dead_letter, list_dead_letters, replay_dead_letter, DeadLetter,
+    DeadLetterQuery, Dismissal, DismissalReason, InvalidReason, Replay,
 };
 pub use read::{each_order_after, max_seq, orders_after, StoredOrder};
 pub use write::{store_batch, BatchReport, Envelope, Verdict};

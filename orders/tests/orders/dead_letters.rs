@@ -1,5 +1,8 @@
 //! The operator's SQL for dead letters, against a real Postgres: listing them, and replaying one
 //! whose payload has become a valid order (as if the rule that refused it had since been fixed).
+//! Dismissing one is in `dead_letters/dismiss.rs`.
+
+mod dismiss;
 
 use std::time::Duration;
 
