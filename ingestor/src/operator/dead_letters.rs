@@ -224,32 +224,55 @@ impl<'a> From<&'a DeadLetter> for Listed<'a> {
 
 impl ReplayIds {
     async fn run(self, db: &mut PgConnection, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-        let mut all_resolved = true;
-        for id in self.ids {
-            let line = match replay_dead_letter(&mut *db, id).await {
-                Ok(replay) => {
-                    all_resolved &= matches!(
-                        replay,
-                        Replay::Stored { .. }
-                            | Replay::Duplicate { .. }
-                            | Replay::Conflict { .. }
-                            | Replay::AlreadyResolved { .. }
-                    );
-                    describe(&replay)
-                }
-                Err(e) => {
-                    all_resolved = false;
-                    format!("failed, nothing changed: {}", escape(&e.to_string()))
-                }
-            };
-            writeln!(out, "#{id}: {line}")?;
-        }
-        Ok(if all_resolved {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
+        each_id(
+            db,
+            out,
+            self.ids,
+            async |db, id| replay_dead_letter(db, id).await,
+            |replay| {
+                matches!(
+                    replay,
+                    Replay::Stored { .. }
+                        | Replay::Duplicate { .. }
+                        | Replay::Conflict { .. }
+                        | Replay::AlreadyResolved { .. }
+                )
+            },
+            describe,
+        )
+        .await
     }
+}
+
+/// Does `act` to each of `ids` in turn, one line each on `out` (`#ID: ` and what `describe` says,
+/// or the error); an id that fails does not stop the others. Success when every outcome is `done`.
+async fn each_id<T>(
+    db: &mut PgConnection,
+    out: &mut impl Write,
+    ids: Vec<i64>,
+    mut act: impl AsyncFnMut(&mut PgConnection, i64) -> sqlx::Result<T>,
+    done: impl Fn(&T) -> bool,
+    describe: impl Fn(&T) -> String,
+) -> anyhow::Result<ExitCode> {
+    let mut all_done = true;
+    for id in ids {
+        let line = match act(&mut *db, id).await {
+            Ok(outcome) => {
+                all_done &= done(&outcome);
+                describe(&outcome)
+            }
+            Err(e) => {
+                all_done = false;
+                format!("failed, nothing changed: {}", escape(&e.to_string()))
+            }
+        };
+        writeln!(out, "#{id}: {line}")?;
+    }
+    Ok(if all_done {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn describe(replay: &Replay) -> String {

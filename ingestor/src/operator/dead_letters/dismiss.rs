@@ -8,8 +8,7 @@ use orders::db::{dismiss_dead_letter, Dismissal, DismissalReason};
 use service_kit::settings::Setting;
 use sqlx::PgConnection;
 
-use super::already_resolved;
-use crate::operator::terminal::escape;
+use super::{already_resolved, each_id};
 use crate::operator::OperatorSettings;
 
 #[derive(Debug, Args)]
@@ -41,25 +40,16 @@ impl DismissIds {
         db: &mut PgConnection,
         out: &mut impl Write,
     ) -> anyhow::Result<ExitCode> {
-        let mut all_dismissed = true;
-        for id in self.ids {
-            let line = match dismiss_dead_letter(&mut *db, id, &self.reason).await {
-                Ok(dismissal) => {
-                    all_dismissed &= matches!(dismissal, Dismissal::Dismissed { .. });
-                    describe(&dismissal)
-                }
-                Err(e) => {
-                    all_dismissed = false;
-                    format!("failed, nothing changed: {}", escape(&e.to_string()))
-                }
-            };
-            writeln!(out, "#{id}: {line}")?;
-        }
-        Ok(if all_dismissed {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
+        let reason = &self.reason;
+        each_id(
+            db,
+            out,
+            self.ids,
+            async |db, id| dismiss_dead_letter(db, id, reason).await,
+            |dismissal| matches!(dismissal, Dismissal::Dismissed { .. }),
+            describe,
+        )
+        .await
     }
 }
 
