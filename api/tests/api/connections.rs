@@ -258,6 +258,57 @@ async fn thirty_thousand_half_open_and_idle_connections_are_closed_in_time_while
     api.stop();
 }
 
+/// Below the api's needs at rest plus its smallest connection cap (16): accepts run out of
+/// descriptors before the cap is reached.
+const SCARCE_FILES: u64 = 20;
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_api_pauses_its_accepts_without_spinning_and_serves_when_they_free(
+) {
+    let db = TestDb::new().await;
+    store(&db.pool, &[order_with_uid("scarce")]).await;
+    let mut api = ApiProcess::start_with_file_limit(&db.url, SCARCE_FILES);
+    api.wait_until_ready().await;
+    let files_at_rest = api.open_files();
+    assert!(
+        files_at_rest < SCARCE_FILES as usize,
+        "{files_at_rest} files open at rest"
+    );
+
+    // More connections than the api has descriptors left: the rest wait in its accept queue.
+    let mut held = Vec::new();
+    for _ in 0..2 * SCARCE_FILES {
+        held.push(tokio::net::TcpStream::connect(api.address).await.unwrap());
+    }
+    testkit::wait_until(
+        "the api to use every descriptor it may open",
+        PATIENCE,
+        || async { api.open_files() >= SCARCE_FILES as usize - 1 },
+    )
+    .await;
+    // Out of descriptors, it waits between tries instead of retrying at once.
+    let before = api.cpu_ticks();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let spent = api.cpu_ticks() - before;
+    eprintln!(
+        "out of descriptors for 2 s, the api used {spent} ticks of CPU (spinning: about 200)"
+    );
+    assert!(
+        spent < 60,
+        "the api used {spent}/200 ticks of CPU while out of descriptors"
+    );
+
+    drop(held);
+    let url = format!("http://{}/api/v1/orders/scarce", api.address);
+    testkit::wait_until("the api to serve again", PATIENCE, || async {
+        reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let exhausted = metric(&api.metrics().await, "api_http_accepts_exhausted_total");
+    assert!(exhausted > 0, "no accept failed for want of descriptors");
+    api.stop();
+}
+
 #[tokio::test]
 async fn a_url_of_200_000_bytes_is_refused_with_414() {
     let db = TestDb::new().await;
@@ -442,7 +493,22 @@ struct ApiProcess {
 
 impl ApiProcess {
     fn start(database_url: &str) -> ApiProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_api"))
+        Self::start_with(database_url, Command::new(env!("CARGO_BIN_EXE_api")))
+    }
+
+    /// The api allowed `files` open files (`prlimit` sets the limit and runs it, same process).
+    fn start_with_file_limit(database_url: &str, files: u64) -> ApiProcess {
+        let mut command = Command::new("prlimit");
+        command.args([
+            &format!("--nofile={files}:{files}"),
+            "--",
+            env!("CARGO_BIN_EXE_api"),
+        ]);
+        Self::start_with(database_url, command)
+    }
+
+    fn start_with(database_url: &str, mut command: Command) -> ApiProcess {
+        let mut child = command
             .env_clear()
             .env("DATABASE_URL", database_url)
             .env("API_ADDR", "127.0.0.1:0")
@@ -534,6 +600,19 @@ impl ApiProcess {
             .text()
             .await
             .expect("the metrics")
+    }
+
+    /// User and system CPU time of the api so far, in clock ticks (1/100 s).
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(self.proc_path("stat")).expect("the api's stat");
+        // After the command name in parentheses: utime and stime are fields 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
     fn log_lines(&self) -> usize {
