@@ -31,14 +31,20 @@ apt_install() {
     fi
 }
 
-# pid_running PID: true when PID is a live process (zombies count as dead:
-# a container's init may never reap them).
+# pid_running PID: true when PID is a live process. Zombies count as dead (a
+# container's init may never reap them), and so does a process whose /proc entry
+# is gone. Only builtins run here: a command substitution makes bash wait for a
+# child, and that wait reaps any child of ours that has exited, so `kill -0`
+# followed by a read of /proc/PID/stat in a subshell could see the process alive
+# and then not find it, and take it for a live one.
 pid_running() {
-    local pid="$1" state
+    local pid="$1" stat state
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ "$state" != "Z" ]]
+    { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || return 1
+    # "PID (COMMAND) STATE ...": the command may hold spaces and parentheses.
+    state="${stat##*) }"
+    state="${state%% *}"
+    [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
 
 # pidfile_pid PIDFILE [PATTERN]: print the pid recorded in PIDFILE when that
@@ -84,11 +90,16 @@ stop_pidfile() {
     fi
     log "stopping $label (pid $pid)"
     kill -"$signal" "$pid" 2>/dev/null || true
+    local exited=""
     for ((i = 0; i < timeout * 10; i++)); do
-        pid_running "$pid" || break
+        if ! pid_running "$pid"; then
+            exited=yes
+            break
+        fi
         sleep 0.1
     done
-    if pid_running "$pid"; then
+    # Decided on the loop's last look: a second look could see another state.
+    if [[ -z "$exited" ]]; then
         warn "$label (pid $pid) did not exit within ${timeout}s; sending SIG$last"
         kill -"$last" "$pid" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do

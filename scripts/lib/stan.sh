@@ -81,11 +81,11 @@ stan_start() {
 }
 
 # stan_stop NAME: stop the NATS Streaming server of instance NAME if running.
-# SIGINT: the server's clean shutdown. It does not always act on SIGTERM, and was
-# then killed after the timeout. It still, now and then, outlives SIGINT: then
-# SIGQUIT, so that its log shows where each goroutine waited.
+# SIGTERM: the server shuts down cleanly (its store is closed) and exits, within
+# milliseconds. Should it ever hang, SIGQUIT after 20 s makes the Go runtime write
+# where each goroutine waited to the server's log before it exits.
 stan_stop() {
     local name="$1"
     stop_pidfile "NATS Streaming '$name'" "$(instance_dir "$name")/stan.pid" \
-        nats-streaming-server 20 INT QUIT
+        nats-streaming-server 20 TERM QUIT
 }
