@@ -17,7 +17,7 @@ use service_kit::http::bind;
 use service_kit::http::guard::GuardedAcceptor;
 use service_kit::lifecycle::Backoff;
 
-use crate::broker::{Bridge, BrokerSettings, SESSION_CLOSE_LIMIT};
+use crate::broker::{Link, SESSION_CLOSE_LIMIT};
 use crate::metrics::Metrics;
 use crate::writer::Writer;
 use crate::Settings;
@@ -86,27 +86,19 @@ impl Application {
             ),
         );
         tracing::info!(address = %self.metrics_address, "serving /metrics");
-        let broker = BrokerSettings {
-            nats_url: s.nats_url.clone(),
-            cluster_id: s.stan_cluster_id.clone(),
-            client_id: s.client_id(),
-            channel: s.stan_channel.clone(),
-            durable: s.stan_durable.clone(),
-            max_in_flight: s.stan_max_in_flight,
-            ack_wait_secs: s.stan_ack_wait_secs,
-        };
         let capacity = usize::try_from(s.stan_max_in_flight).unwrap_or(1024);
         let (sender, receiver) = mpsc::channel(capacity);
         let (drained, drained_rx) = oneshot::channel();
         let stop = CancellationToken::new();
-        let bridge = Bridge::spawn(
-            broker,
-            sender,
-            stop.clone(),
-            drained_rx,
-            self.metrics.clone(),
-        )
-        .context("starting the broker thread")?;
+        let consuming = s
+            .transport()
+            .start(Link {
+                deliveries: sender,
+                stop: stop.clone(),
+                drained: drained_rx,
+                metrics: self.metrics.clone(),
+            })
+            .context("starting the broker session")?;
         let writer = Writer {
             pool: self.pool.clone(),
             batch_max: usize::from(s.batch_max),
@@ -131,7 +123,7 @@ impl Application {
             let _ = writing.await;
         }
         let _ = drained.send(());
-        bridge.finished_within(SESSION_CLOSE_LIMIT).await;
+        consuming.finished_within(SESSION_CLOSE_LIMIT).await;
         if tokio::time::timeout(POOL_CLOSE_LIMIT, self.pool.close())
             .await
             .is_err()

@@ -1,49 +1,59 @@
-//! The bridge between the synchronous `stan` client and tokio.
+//! The brokers the ingestor consumes from, behind one small trait: [`Transport`].
 //!
-//! One thread owns the broker session: a NATS connection, a STAN client and a durable queue
-//! subscription. It validates each message and hands it to the writer through a bounded channel,
-//! so a slow database slows the broker down instead of filling memory. The `stan` crate cannot tell that its
-//! session died, so the thread watches the NATS connection itself and rebuilds the whole session,
-//! with the same client id and durable, whenever the connection was lost: the broker then
-//! redelivers whatever was not acknowledged, and the writer stores it idempotently.
+//! A transport holds the broker session. It judges each message (validation runs there, so the
+//! next batch is parsed while the writer waits on the database for the current one) and hands it
+//! to the writer through a bounded channel, so that a slow database slows the broker down instead
+//! of filling memory. Each [`Delivery`] carries its [`Ack`], which the writer sends once what the
+//! message carries is committed. When the ingestor stops, the transport stops taking messages,
+//! keeps its session until the writer has acked what it holds, then closes it within
+//! [`SESSION_CLOSE_LIMIT`]. Whatever was not acked, the broker redelivers, and the writer stores it
+//! idempotently.
+//!
+//! Two transports: [`stan`] (NATS Streaming, a durable queue subscription on a thread of its own,
+//! as its client is synchronous) and [`jetstream`] (a durable pull consumer of a JetStream stream,
+//! on the async runtime).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use orders::db::{Envelope, Verdict};
-use service_kit::lifecycle::Backoff;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{Metrics, RenewalLabel};
+use crate::metrics::Metrics;
 
-mod ping;
+pub mod jetstream;
+pub mod stan;
 
-use ping::{PingError, Pinger};
-
-/// Where and how to subscribe.
-#[derive(Debug, Clone)]
-pub struct BrokerSettings {
-    pub nats_url: String,
-    pub cluster_id: String,
-    pub client_id: String,
-    pub channel: String,
-    pub durable: String,
-    pub max_in_flight: i32,
-    pub ack_wait_secs: i32,
+/// A broker session: started once, it delivers until `link.stop`, then closes once `link.drained`
+/// fires (or is dropped), within [`SESSION_CLOSE_LIMIT`].
+pub trait Transport: Send {
+    fn start(self: Box<Self>, link: Link) -> std::io::Result<Consuming>;
 }
 
-/// A message handed to the writer, already judged: validation runs on the broker thread, so that
-/// the next batch is parsed while the writer waits on the database for the current one.
-/// Acknowledge it once what it carries is committed.
+/// What connects a transport to the rest of the ingestor.
+pub struct Link {
+    /// Where the judged messages go, to the writer.
+    pub deliveries: mpsc::Sender<Delivery>,
+    /// Cancelled when the ingestor stops: take no more messages.
+    pub stop: CancellationToken,
+    /// Answered (or dropped) once the writer has sent the acks of everything committed: the
+    /// session may close.
+    pub drained: oneshot::Receiver<()>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The longest a transport takes to close its session once `drained` fired.
+pub const SESSION_CLOSE_LIMIT: Duration = Duration::from_secs(5);
+
+/// A message handed to the writer, already judged. Acknowledge it once what it carries is
+/// committed.
 pub struct Delivery {
     pub envelope: Envelope,
     pub verdict: Verdict,
     pub redelivered: bool,
-    ack: Ack,
+    pub ack: Ack,
 }
 
 impl Delivery {
@@ -53,309 +63,50 @@ impl Delivery {
     }
 }
 
-/// The acknowledgement of one message, to send once what it carries is committed.
-pub struct Ack {
-    sequence: u64,
-    message: stan::Message,
+/// How a transport acknowledges one message.
+pub trait Acknowledge: Send {
+    /// Tells the broker the message is safely stored; false if the ack could not be sent. That is
+    /// harmless: the broker redelivers the message and the writer recognises it. Called on a
+    /// blocking thread, never on the async runtime.
+    fn send(self: Box<Self>) -> bool;
 }
 
+/// The acknowledgement of one message, to send once what it carries is committed.
+pub struct Ack(Box<dyn Acknowledge>);
+
 impl Ack {
-    /// Tells the broker the message is safely stored; false if the ack could not be sent. That is
-    /// harmless: the broker redelivers the message and the writer recognises it.
-    pub fn send(&self) -> bool {
-        match self.message.ack() {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(sequence = self.sequence, error = %e, "ack not sent; the broker will redeliver");
-                false
-            }
-        }
+    pub fn new(ack: impl Acknowledge + 'static) -> Ack {
+        Ack(Box::new(ack))
+    }
+
+    /// See [`Acknowledge::send`].
+    pub fn send(self) -> bool {
+        self.0.send()
     }
 }
 
-/// The longest the thread takes to close its session once `drained` fired: the close request the
-/// `stan` crate sends when its client is dropped waits up to 2 s for the broker's answer, and the
-/// NATS connection is given [`CONNECTION_CLOSE_LIMIT`]; one more second is margin.
-pub const SESSION_CLOSE_LIMIT: Duration = Duration::from_secs(5);
-
-/// How long closing the NATS connection may take. `nats::Connection::close` first waits for the
-/// server to answer a PING; while the connection is down that wait has no end, since the crate
-/// writes no PING then and completes the wait only once it has reconnected, which, with
-/// `max_reconnects(None)`, it tries for ever.
-const CONNECTION_CLOSE_LIMIT: Duration = Duration::from_secs(2);
-
-/// The running bridge thread.
-pub struct Bridge {
-    /// Answered when the thread has closed its session and ends; dropped unanswered if it panicked.
+/// A running transport.
+pub struct Consuming {
+    /// Answered when the session is closed; dropped unanswered if the transport panicked.
     finished: oneshot::Receiver<()>,
 }
 
-impl Bridge {
-    /// Starts the thread. It stops forwarding when `stop` is cancelled, then keeps its session open
-    /// until `drained` fires (or is dropped), so that the writer's last acks still reach the broker.
-    pub fn spawn(
-        settings: BrokerSettings,
-        deliveries: mpsc::Sender<Delivery>,
-        stop: CancellationToken,
-        drained: oneshot::Receiver<()>,
-        metrics: Arc<Metrics>,
-    ) -> std::io::Result<Bridge> {
-        let (finish, finished) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("stan-bridge".into())
-            .spawn(move || {
-                run(&settings, deliveries, &stop, drained, &metrics);
-                let _ = finish.send(());
-            })?;
-        Ok(Bridge { finished })
+impl Consuming {
+    pub fn new(finished: oneshot::Receiver<()>) -> Consuming {
+        Consuming { finished }
     }
 
-    /// Waits, at most `limit`, for the thread to close the session and end. A thread still blocked
-    /// by then, on a broker that does not answer, is left behind: the process exits without it,
-    /// and the broker redelivers whatever was not acked.
+    /// Waits, at most `limit`, for the session to close. One still blocked by then, on a broker
+    /// that does not answer, is left behind: the process exits without it, and the broker
+    /// redelivers whatever was not acked.
     pub async fn finished_within(self, limit: Duration) {
         match tokio::time::timeout(limit, self.finished).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => tracing::error!("the broker thread panicked"),
+            Ok(Err(_)) => tracing::error!("the broker session panicked"),
             Err(_) => tracing::warn!(
                 limit_ms = limit.as_millis() as u64,
                 "the broker session did not close in time; stopping without it"
             ),
-        }
-    }
-}
-
-/// How often the session asks the broker whether it still knows this client.
-const PING_EVERY: Duration = Duration::from_secs(3);
-/// Unanswered pings in a row after which the session is renewed.
-const PINGS_MISSED: u32 = 3;
-
-/// One NATS connection with its STAN client and subscription.
-struct Session {
-    // Field order is drop order: the subscription (a durable one is not unsubscribed on drop), then
-    // the client (which sends the broker a close request), then the connection.
-    subscription: stan::Subscription,
-    _client: stan::Client,
-    connection: nats::Connection,
-    /// Set by the NATS client when the connection came back after a loss.
-    reconnected: Arc<AtomicBool>,
-    pinger: Option<Pinger>,
-}
-
-impl Session {
-    fn open(s: &BrokerSettings) -> std::io::Result<Session> {
-        let reconnected = Arc::new(AtomicBool::new(false));
-        let flag = reconnected.clone();
-        let channel = s.channel.clone();
-        let connection = nats::Options::new()
-            .with_name(&s.client_id)
-            .max_reconnects(None)
-            .disconnect_callback(move || {
-                tracing::warn!(%channel, "lost the connection to the broker; reconnecting");
-            })
-            .reconnect_callback(move || flag.store(true, Ordering::SeqCst))
-            .connect(&s.nats_url)?;
-        let client = stan::connect(connection.clone(), &s.cluster_id, &s.client_id)?;
-        let subscription = client.subscribe(
-            &s.channel,
-            stan::SubscriptionConfig {
-                queue_group: Some(&s.durable),
-                durable_name: Some(&s.durable),
-                start: stan::SubscriptionStart::AllAvailable,
-                max_in_flight: s.max_in_flight,
-                ack_wait_in_secs: s.ack_wait_secs,
-            },
-        )?;
-        let pinger = Pinger::for_client(&client, &s.cluster_id);
-        if pinger.is_none() {
-            tracing::warn!("cannot read the STAN connection id; the session will not be pinged");
-        }
-        Ok(Session {
-            subscription,
-            _client: client,
-            connection,
-            reconnected,
-            pinger,
-        })
-    }
-
-    /// Closes the session within [`SESSION_CLOSE_LIMIT`], whether or not the broker answers.
-    fn close(self) {
-        let Session {
-            subscription,
-            _client,
-            connection,
-            ..
-        } = self;
-        drop(subscription);
-        // Asks the broker to forget the client, waiting up to 2 s for the answer. Once it answers,
-        // every ack sent before it has reached the NATS server.
-        drop(_client);
-        if !close_within(connection, CONNECTION_CLOSE_LIMIT) {
-            tracing::warn!(
-                limit_ms = CONNECTION_CLOSE_LIMIT.as_millis() as u64,
-                "the connection to the broker did not close in time; leaving it behind"
-            );
-        }
-    }
-}
-
-/// Closes `connection` on a thread of its own, waiting at most `limit`; false if it did not close
-/// in time. The thread is then left waiting: it ends should the connection come back, and with the
-/// process otherwise.
-fn close_within(connection: nats::Connection, limit: Duration) -> bool {
-    let (closed, close) = std::sync::mpsc::channel();
-    let closing = std::thread::Builder::new()
-        .name("nats-close".into())
-        .spawn(move || {
-            connection.close();
-            let _ = closed.send(());
-        });
-    // Without a thread the connection is just dropped; its subscriptions are gone already.
-    closing.is_ok() && close.recv_timeout(limit).is_ok()
-}
-
-fn run(
-    s: &BrokerSettings,
-    deliveries: mpsc::Sender<Delivery>,
-    stop: &CancellationToken,
-    drained: oneshot::Receiver<()>,
-    metrics: &Metrics,
-) {
-    let mut backoff = Backoff::new("subscribing to the broker");
-    let mut last: Option<Session> = None;
-    while !stop.is_cancelled() {
-        let session = match Session::open(s) {
-            Ok(session) => session,
-            Err(e) => {
-                backoff.failed(&format_args!(
-                    "{} (client id {}): {e}",
-                    s.nats_url, s.client_id
-                ));
-                sleep_unless_stopped(backoff.next_pause(), stop);
-                continue;
-            }
-        };
-        backoff.succeeded();
-        tracing::info!(channel = %s.channel, durable = %s.durable, client_id = %s.client_id,
-            "subscribed to the broker");
-        let ended = forward(s, &session, &deliveries, stop);
-        match ended {
-            Ended::Stopped => {
-                last = Some(session);
-                break;
-            }
-            Ended::WriterGone => {
-                last = Some(session);
-                break;
-            }
-            Ended::Reconnected => {
-                tracing::warn!(channel = %s.channel, "connection to the broker came back; renewing the session");
-                metrics
-                    .session_renewals
-                    .get_or_create(&RenewalLabel::RECONNECTED)
-                    .inc();
-                session.close();
-            }
-            Ended::Forgotten => {
-                metrics
-                    .session_renewals
-                    .get_or_create(&RenewalLabel::FORGOTTEN)
-                    .inc();
-                session.close();
-            }
-        }
-    }
-    // Let the writer finish the messages in hand, and ack them, over the live session.
-    drop(deliveries);
-    let _ = drained.blocking_recv();
-    if let Some(session) = last {
-        session.close();
-        tracing::info!(channel = %s.channel, "closed the broker session; the durable stays");
-    }
-}
-
-enum Ended {
-    Stopped,
-    WriterGone,
-    Reconnected,
-    /// The broker dropped this client, for example after missed heartbeats.
-    Forgotten,
-}
-
-// Past 60 lines: one loop that takes a message, pings the broker and watches for the stop, the
-// writer and the connection; the reasons it ends are best read side by side.
-fn forward(
-    s: &BrokerSettings,
-    session: &Session,
-    deliveries: &mpsc::Sender<Delivery>,
-    stop: &CancellationToken,
-) -> Ended {
-    let mut pinged = Instant::now();
-    let mut missed = 0;
-    loop {
-        if stop.is_cancelled() {
-            return Ended::Stopped;
-        }
-        if session.reconnected.load(Ordering::SeqCst) {
-            return Ended::Reconnected;
-        }
-        if let Some(pinger) = session
-            .pinger
-            .as_ref()
-            .filter(|_| pinged.elapsed() >= PING_EVERY)
-        {
-            pinged = Instant::now();
-            match pinger.ping(&session.connection) {
-                Ok(()) => missed = 0,
-                Err(PingError::Forgotten(why)) => {
-                    tracing::warn!(reason = %why, "the broker no longer knows this client; renewing the session");
-                    return Ended::Forgotten;
-                }
-                Err(PingError::Unanswered(e)) => {
-                    missed += 1;
-                    tracing::debug!(error = %e, missed, "the broker did not answer a ping");
-                    if missed >= PINGS_MISSED {
-                        tracing::warn!(
-                            missed,
-                            "the broker stopped answering pings; renewing the session"
-                        );
-                        return Ended::Forgotten;
-                    }
-                }
-            }
-        }
-        let mut message = match session
-            .subscription
-            .next_timeout(Duration::from_millis(200))
-        {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
-            Err(e) => {
-                // A message the client could not decode: it never reaches us, and the broker
-                // redelivers it after the ack wait. Nothing to do but say so.
-                tracing::warn!(error = %e, "the broker sent something that is not a message");
-                continue;
-            }
-        };
-        let payload = Bytes::from(std::mem::take(&mut message.data));
-        let verdict = judge(&payload);
-        let delivery = Delivery {
-            envelope: Envelope {
-                channel: s.channel.clone(),
-                sequence: message.sequence,
-                published_at: to_utc(message.timestamp),
-                payload,
-            },
-            verdict,
-            redelivered: message.redelivered,
-            ack: Ack {
-                sequence: message.sequence,
-                message,
-            },
-        };
-        if deliveries.blocking_send(delivery).is_err() {
-            return Ended::WriterGone;
         }
     }
 }
@@ -368,16 +119,25 @@ fn judge(payload: &[u8]) -> Verdict {
     }
 }
 
-fn to_utc(t: SystemTime) -> DateTime<Utc> {
-    DateTime::<Utc>::from(t)
-}
-
-fn sleep_unless_stopped(wait: Duration, stop: &CancellationToken) {
-    let step = Duration::from_millis(100);
-    let mut left = wait;
-    while !stop.is_cancelled() && !left.is_zero() {
-        let nap = left.min(step);
-        std::thread::sleep(nap);
-        left -= nap;
+/// A delivery of the message `payload`, judged.
+fn delivery(
+    channel: &str,
+    sequence: u64,
+    published_at: DateTime<Utc>,
+    payload: bytes::Bytes,
+    redelivered: bool,
+    ack: Ack,
+) -> Delivery {
+    let verdict = judge(&payload);
+    Delivery {
+        envelope: Envelope {
+            channel: channel.to_string(),
+            sequence,
+            published_at,
+            payload,
+        },
+        verdict,
+        redelivered,
+        ack,
     }
 }

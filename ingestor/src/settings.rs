@@ -7,10 +7,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use service_kit::settings::{host_name, socket_address, whole_number, DatabaseSettings, Setting};
-use service_kit::settings::{HttpLimitSettings, LogSettings};
+use service_kit::jetstream::StreamSpec;
+use service_kit::settings::{boolean, host_name, one_of, socket_address, whole_number};
+use service_kit::settings::{DatabaseSettings, HttpLimitSettings, LogSettings, Setting};
 
-/// Consumes orders from a NATS Streaming channel and stores them in Postgres.
+use crate::broker::jetstream::JetStreamSettings;
+use crate::broker::stan::StanSettings;
+use crate::broker::Transport;
+
+/// Consumes orders from a NATS Streaming channel, or a JetStream stream, and stores them in Postgres.
 ///
 /// Every option can also be given as the environment variable named in brackets; a wrong value
 /// stops the ingestor at start. Log verbosity follows `RUST_LOG` (for example
@@ -23,8 +28,22 @@ pub struct Settings {
     #[command(flatten)]
     pub database: DatabaseSettings,
 
-    /// NATS URL of the NATS Streaming server: `nats://HOST:PORT` (`tls://` for TLS), or several
-    /// separated by commas. A user and password in the URL are not supported.
+    /// The broker: `stan` (NATS Streaming) or `jetstream` (the JetStream of nats-server, its
+    /// successor). With `jetstream`, the NATS URL names the nats-server(s), the channel is the
+    /// subject the stream captures, the durable names the pull consumer, the in-flight and ack-wait
+    /// settings are the consumer's, and the cluster id and client id are not used.
+    #[arg(
+        long,
+        env = "BROKER",
+        value_name = "BROKER",
+        default_value = "stan",
+        value_parser = one_of::<Broker>()
+    )]
+    pub broker: Broker,
+
+    /// NATS URL of the broker's servers: `nats://HOST:PORT` (`tls://` for TLS), or several
+    /// separated by commas (every node of a cluster). A user and password in the URL are not
+    /// supported.
     #[arg(
         long,
         env = "NATS_URL",
@@ -54,8 +73,9 @@ pub struct Settings {
     )]
     pub stan_channel: String,
 
-    /// Name of the durable queue group (no spaces, no `:`). Every ingestor with the same name
-    /// shares the work, and a restarted one resumes where the group stopped.
+    /// Name of the durable queue group, or of the JetStream durable consumer (no spaces, none of
+    /// `:` `.` `*` `>` `/` `\`). Every ingestor with the same name shares the work, and a restarted
+    /// one resumes where the group stopped.
     #[arg(
         long,
         env = "STAN_DURABLE",
@@ -75,7 +95,8 @@ pub struct Settings {
     )]
     pub stan_client_id: Option<String>,
 
-    /// How many unacknowledged messages the broker may send at once: 1 to 65536.
+    /// How many unacknowledged messages the broker may send at once (with JetStream, the
+    /// consumer's max ack pending): 1 to 65536.
     #[arg(
         long,
         env = "STAN_MAX_IN_FLIGHT",
@@ -95,6 +116,38 @@ pub struct Settings {
         value_parser = whole_number::<i32>(1..=3600)
     )]
     pub stan_ack_wait_secs: i32,
+
+    /// JetStream: the stream that captures the channel's subject: letters, digits, `-` and `_`.
+    #[arg(
+        long,
+        env = "JETSTREAM_STREAM",
+        value_name = "NAME",
+        default_value = "ORDERS",
+        value_parser = Setting::new(stream_name)
+    )]
+    pub jetstream_stream: String,
+
+    /// JetStream: whether the stream is created when it is missing: `true` or `false`. When
+    /// `false`, the ingestor waits, retrying, until an operator has created it.
+    #[arg(
+        long,
+        env = "JETSTREAM_CREATE_STREAM",
+        value_name = "BOOL",
+        default_value = "true",
+        value_parser = boolean()
+    )]
+    pub jetstream_create_stream: bool,
+
+    /// JetStream: how many servers of a cluster keep each message of a stream the ingestor
+    /// creates: 1 to 5 (1 on a single server). An existing stream keeps its own.
+    #[arg(
+        long,
+        env = "JETSTREAM_REPLICAS",
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = whole_number::<u8>(1..=5)
+    )]
+    pub jetstream_replicas: u8,
 
     /// The most messages written in one transaction: 1 to 65535.
     #[arg(
@@ -137,6 +190,16 @@ pub struct Settings {
     pub http: HttpLimitSettings,
 }
 
+/// The brokers the ingestor consumes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Broker {
+    /// NATS Streaming.
+    Stan,
+    /// The JetStream of nats-server.
+    #[value(name = "jetstream")]
+    JetStream,
+}
+
 impl Settings {
     pub fn client_id(&self) -> String {
         self.stan_client_id.clone().unwrap_or_else(|| {
@@ -153,6 +216,34 @@ impl Settings {
                 .collect();
             format!("ingestor-{host}")
         })
+    }
+
+    /// The broker session these settings describe.
+    pub fn transport(&self) -> Box<dyn Transport> {
+        match self.broker {
+            Broker::Stan => Box::new(StanSettings {
+                nats_url: self.nats_url.clone(),
+                cluster_id: self.stan_cluster_id.clone(),
+                client_id: self.client_id(),
+                channel: self.stan_channel.clone(),
+                durable: self.stan_durable.clone(),
+                max_in_flight: self.stan_max_in_flight,
+                ack_wait_secs: self.stan_ack_wait_secs,
+            }),
+            Broker::JetStream => Box::new(JetStreamSettings {
+                nats_url: self.nats_url.clone(),
+                connection_name: self.client_id(),
+                stream: StreamSpec {
+                    name: self.jetstream_stream.clone(),
+                    subject: self.stan_channel.clone(),
+                    replicas: self.jetstream_replicas.into(),
+                },
+                create_stream: self.jetstream_create_stream,
+                durable: self.stan_durable.clone(),
+                max_ack_pending: self.stan_max_in_flight.into(),
+                ack_wait: self.ack_wait(),
+            }),
+        }
     }
 
     pub fn ack_wait(&self) -> Duration {
@@ -205,11 +296,26 @@ fn subject(text: &str) -> Result<String, String> {
     }
 }
 
-/// A durable name: the broker refuses `:` in that of a queue group, and NATS spaces in a queue name.
+/// A durable name: NATS Streaming refuses `:` in that of a queue group, NATS spaces in a queue
+/// name, and JetStream `.`, `*`, `>` and path separators in a consumer's name.
 fn durable_name(text: &str) -> Result<String, String> {
     one_word(text)?;
-    if text.contains(':') {
-        Err("must not contain : (the broker refuses it)".into())
+    if text.contains([':', '.', '*', '>', '/', '\\']) {
+        Err("must not contain any of : . * > / \\ (a broker refuses them)".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// A JetStream stream name, kept to what every tool takes: letters, digits, `-` and `_`.
+fn stream_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("must not be empty".into())
+    } else if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Err("may hold only letters, digits, - and _".into())
     } else {
         Ok(text.to_string())
     }

@@ -77,7 +77,11 @@ pub async fn connect(urls: &str, name: &str) -> anyhow::Result<Client> {
 /// The stream of `spec`, created as [`StreamSpec::config`] says when it is missing and `create`
 /// allows. An existing stream must capture the subject: another configuration is the operator's
 /// to keep.
-pub async fn ensure_stream(js: &Context, spec: &StreamSpec, create: bool) -> anyhow::Result<Stream> {
+pub async fn ensure_stream(
+    js: &Context,
+    spec: &StreamSpec,
+    create: bool,
+) -> anyhow::Result<Stream> {
     let mut stream = match js.get_stream(&spec.name).await {
         Ok(stream) => stream,
         Err(e) if is_missing(&e) => {
@@ -93,11 +97,11 @@ pub async fn ensure_stream(js: &Context, spec: &StreamSpec, create: bool) -> any
                         replicas = spec.replicas, "created the JetStream stream");
                     stream
                 }
-                // Created meanwhile by another process: take that one.
-                Err(_) => js
-                    .get_stream(&spec.name)
-                    .await
-                    .with_context(|| format!("creating the JetStream stream {}", spec.name))?,
+                // Created meanwhile by another process: take that one; otherwise the creation's
+                // own error says why.
+                Err(created) => js.get_stream(&spec.name).await.map_err(|_| {
+                    anyhow::anyhow!("creating the JetStream stream {}: {created}", spec.name)
+                })?,
             }
         }
         Err(e) => {
@@ -108,7 +112,12 @@ pub async fn ensure_stream(js: &Context, spec: &StreamSpec, create: bool) -> any
         .info()
         .await
         .with_context(|| format!("reading the JetStream stream {}", spec.name))?;
-    if !info.config.subjects.iter().any(|s| captures(s, &spec.subject)) {
+    if !info
+        .config
+        .subjects
+        .iter()
+        .any(|s| captures(s, &spec.subject))
+    {
         bail!(
             "the JetStream stream {} captures {:?}, not the subject {}",
             spec.name,

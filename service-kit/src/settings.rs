@@ -346,7 +346,12 @@ pub fn socket_address(example: &'static str) -> Setting<SocketAddr> {
 
 /// One of the [`LogFormat`]s, by name; `--help` lists them.
 pub fn log_format() -> Setting<LogFormat> {
-    let possible_values: Vec<PossibleValue> = LogFormat::value_variants()
+    one_of()
+}
+
+/// One of the values of `E`, by name; `--help` lists them, and a wrong one is refused with them.
+pub fn one_of<E: ValueEnum + Clone + Send + Sync + 'static>() -> Setting<E> {
+    let possible_values: Vec<PossibleValue> = E::value_variants()
         .iter()
         .filter_map(ValueEnum::to_possible_value)
         .collect();
@@ -357,8 +362,17 @@ pub fn log_format() -> Setting<LogFormat> {
     let why = format!("must be {}", names.join(" or "));
     Setting {
         possible_values,
-        ..Setting::new(move |text| LogFormat::from_str(text, false).map_err(|_| why.clone()))
+        ..Setting::new(move |text| E::from_str(text, false).map_err(|_| why.clone()))
     }
+}
+
+/// `true` or `false`.
+pub fn boolean() -> Setting<bool> {
+    Setting::new(|text| match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".into()),
+    })
 }
 
 #[cfg(test)]

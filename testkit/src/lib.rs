@@ -2,18 +2,25 @@
 //! `scripts/test` starts. Each test gets a database and a channel of its own. [`settings`] runs
 //! a process's binary to test its settings, which needs no server.
 
+mod broker;
 mod db;
+mod jetstream;
 mod postgres;
+mod private_jetstream;
 mod private_stan;
 pub mod settings;
 mod stan;
 mod wait;
 
+pub use broker::{stream_for, stream_spec, PrivateBroker, Publisher, Transport};
 pub use db::TestDb;
+pub use jetstream::{jetstream_monitor_url, jetstream_url};
 pub use postgres::PrivatePostgres;
+pub use private_jetstream::PrivateJetStream;
 pub use private_stan::PrivateStan;
 pub use stan::{
-    stan_cluster_id, stan_monitor_url, stan_url, subscription_state, Publisher, SubscriptionState,
+    stan_cluster_id, stan_monitor_url, stan_url, subscription_state, StanPublisher,
+    SubscriptionState,
 };
 pub use wait::wait_until;
 

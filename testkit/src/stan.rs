@@ -13,13 +13,13 @@ pub fn stan_cluster_id() -> String {
 
 /// A STAN client that publishes to one channel.
 #[derive(Clone)]
-pub struct Publisher {
+pub struct StanPublisher {
     client: Arc<stan::Client>,
     channel: String,
 }
 
-impl Publisher {
-    pub async fn connect(url: &str, channel: &str) -> Publisher {
+impl StanPublisher {
+    pub async fn connect(url: &str, channel: &str) -> StanPublisher {
         let url = url.to_string();
         let client = tokio::task::spawn_blocking(move || {
             let nats = nats::connect(&url).unwrap_or_else(|e| {
@@ -30,10 +30,14 @@ impl Publisher {
         })
         .await
         .expect("the connect thread");
-        Publisher {
+        StanPublisher {
             client: Arc::new(client),
             channel: channel.to_string(),
         }
+    }
+
+    pub fn channel(&self) -> &str {
+        &self.channel
     }
 
     /// Publishes each message in order and waits for the broker's acknowledgement of each.
@@ -48,10 +52,6 @@ impl Publisher {
         })
         .await
         .expect("the publish thread");
-    }
-
-    pub async fn publish(&self, message: impl Into<Vec<u8>>) {
-        self.publish_all(vec![message.into()]).await;
     }
 }
 

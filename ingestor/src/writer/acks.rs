@@ -1,6 +1,6 @@
 //! The acks of committed batches, sent off the writer's path.
 //!
-//! An ack is a small synchronous write to the NATS connection. The writer hands the acks of a
+//! An ack is a small write to the broker connection. The writer hands the acks of a
 //! batch over once it has committed, and a blocking thread sends them while the writer goes on with
 //! the next batch: the database need not wait for them.
 
@@ -31,7 +31,11 @@ impl Acks {
         self.finish().await;
         let metrics = self.metrics.clone();
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            let sent = committed.iter().filter(|ack| ack.send()).count();
+            let sent = committed
+                .into_iter()
+                .map(Ack::send)
+                .filter(|sent| *sent)
+                .count();
             metrics.acks_sent.inc_by(sent as u64);
         }));
     }

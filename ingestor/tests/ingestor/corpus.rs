@@ -3,6 +3,7 @@
 //! order with a given id, or dead-lettered under a given rule.
 
 use std::collections::{BTreeSet, HashMap};
+use testkit::Transport;
 
 use serde::Deserialize;
 use testkit::wait_until;
@@ -98,10 +99,11 @@ fn the_manifest_lists_every_file_of_the_corpus_once_and_each_stored_order_has_it
 }
 
 // Past 60 lines: the corpus goes through once, then each outcome of the manifest is checked.
-#[tokio::test]
-async fn every_message_of_the_corpus_ends_up_where_the_manifest_says_and_the_stream_moves_on() {
+async fn every_message_of_the_corpus_ends_up_where_the_manifest_says_and_the_stream_moves_on(
+    transport: Transport,
+) {
     let corpus = corpus();
-    let bed = TestBed::new().await;
+    let bed = TestBed::new(transport).await;
     let ingestor = bed.start_ingestor("corpus").await;
 
     let mut messages: Vec<Vec<u8>> = corpus.iter().map(|m| m.bytes.clone()).collect();
@@ -163,13 +165,14 @@ async fn every_message_of_the_corpus_ends_up_where_the_manifest_says_and_the_str
     ingestor.stop().await;
 }
 
-#[tokio::test]
-async fn the_valid_orders_of_the_corpus_are_served_by_the_api_byte_for_byte_as_stored() {
+async fn the_valid_orders_of_the_corpus_are_served_by_the_api_byte_for_byte_as_stored(
+    transport: Transport,
+) {
     let valid: Vec<Message> = corpus()
         .into_iter()
         .filter(|m| m.stored_uid().is_some())
         .collect();
-    let bed = TestBed::new().await;
+    let bed = TestBed::new(transport).await;
     let ingestor = bed.start_ingestor("corpus-api").await;
     bed.publisher
         .publish_all(valid.iter().map(|m| m.bytes.clone()).collect())
@@ -313,3 +316,8 @@ async fn dead_letters(bed: &TestBed) -> HashMap<i64, DeadLetter> {
         })
         .collect()
 }
+
+testkit::for_each_transport!(
+    every_message_of_the_corpus_ends_up_where_the_manifest_says_and_the_stream_moves_on,
+    the_valid_orders_of_the_corpus_are_served_by_the_api_byte_for_byte_as_stored,
+);

@@ -1,13 +1,14 @@
 //! Faults the ingestor recovers from by itself: a kill, Postgres down, the broker restarted, a
 //! frozen process.
 
-use testkit::{PrivatePostgres, PrivateStan, Publisher, TestDb};
+use testkit::{PrivateBroker, PrivatePostgres, PrivateStan, TestDb, Transport};
 
 use crate::helpers::{distinct_orders, TestBed};
 
-#[tokio::test]
-async fn an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice() {
-    let bed = TestBed::new().await;
+async fn an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     let total = 3000;
     let mut child = bed.spawn_ingestor_process("kill-9");
     let publishing = {
@@ -43,12 +44,13 @@ async fn an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice() 
     assert_eq!(bed.db.count("order_conflicts").await, 0);
 }
 
-#[tokio::test]
-async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back() {
+async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back(
+    transport: Transport,
+) {
     let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
         .await
         .unwrap();
-    let bed = TestBed::with_db(TestDb::on_server(&pg.url()).await).await;
+    let bed = TestBed::with_db(transport, TestDb::on_server(&pg.url()).await).await;
     let ingestor = bed.start_ingestor("pg-down").await;
     bed.publisher
         .publish_all(distinct_orders("before", 10))
@@ -69,10 +71,10 @@ async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back() 
     testkit::wait_until(
         "the broker to deliver the messages published while Postgres is down",
         crate::helpers::PATIENCE,
-        || async { testkit::subscription_state(&bed.channel).await.last_sent >= 110 },
+        || async { bed.publisher.consumer_state(&bed.durable).await.last_sent >= 110 },
     )
     .await;
-    let state = testkit::subscription_state(&bed.channel).await;
+    let state = bed.publisher.consumer_state(&bed.durable).await;
     assert_eq!(
         state.pending, 100,
         "nothing is acked while Postgres is down: {state:?}"
@@ -96,25 +98,24 @@ async fn orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back() 
     drop(pg);
 }
 
-#[tokio::test]
-async fn the_ingestor_reconnects_by_itself_after_the_broker_restarts_and_loses_nothing() {
-    let stan = tokio::task::spawn_blocking(PrivateStan::start)
-        .await
-        .unwrap();
-    let bed = TestBed::on(TestDb::new().await, &stan.url()).await;
-    let ingestor = bed.start_ingestor("stan-restart").await;
+async fn the_ingestor_reconnects_by_itself_after_the_broker_restarts_and_loses_nothing(
+    transport: Transport,
+) {
+    let broker = PrivateBroker::start(transport).await;
+    let bed = TestBed::on(transport, TestDb::new().await, &broker.url()).await;
+    let ingestor = bed.start_ingestor("broker-restart").await;
     bed.publisher
         .publish_all(distinct_orders("before", 20))
         .await;
     bed.wait_for_rows("orders", 20).await;
 
-    let stan = stan.killed_and_restarted().await;
-    let publisher = Publisher::connect(&stan.url(), &bed.channel).await;
+    let broker = broker.killed_and_restarted().await;
+    let publisher = bed.publisher_on(&broker.url()).await;
     publisher.publish_all(distinct_orders("after", 20)).await;
 
     bed.wait_for_rows("orders", 40).await;
     ingestor.stop().await;
-    drop(stan);
+    drop(broker);
 }
 
 #[tokio::test]
@@ -122,7 +123,7 @@ async fn an_ingestor_the_broker_dropped_while_it_was_frozen_notices_and_subscrib
     let stan = tokio::task::spawn_blocking(PrivateStan::start)
         .await
         .unwrap();
-    let bed = TestBed::on(TestDb::new().await, &stan.url()).await;
+    let bed = TestBed::on(Transport::Stan, TestDb::new().await, &stan.url()).await;
     let mut child = bed.spawn_ingestor_process("frozen");
     bed.publisher
         .publish_all(distinct_orders("before", 10))
@@ -151,9 +152,10 @@ async fn an_ingestor_the_broker_dropped_while_it_was_frozen_notices_and_subscrib
     child.kill();
 }
 
-#[tokio::test]
-async fn sigterm_mid_stream_loses_nothing_and_its_successor_stores_nothing_twice() {
-    let bed = TestBed::new().await;
+async fn sigterm_mid_stream_loses_nothing_and_its_successor_stores_nothing_twice(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     let total = 3000;
     let mut child = bed.spawn_ingestor_process("sigterm");
     let publishing = {
@@ -193,3 +195,10 @@ async fn sigterm_mid_stream_loses_nothing_and_its_successor_stores_nothing_twice
     assert_eq!(bed.db.count("dead_letters").await, 0);
     successor.stop().await;
 }
+
+testkit::for_each_transport!(
+    an_ingestor_killed_mid_stream_loses_nothing_and_stores_nothing_twice,
+    orders_that_arrive_while_postgres_is_down_are_stored_once_it_is_back,
+    the_ingestor_reconnects_by_itself_after_the_broker_restarts_and_loses_nothing,
+    sigterm_mid_stream_loses_nothing_and_its_successor_stores_nothing_twice,
+);

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use testkit::{PrivatePostgres, PrivateStan, Publisher, TestDb};
+use testkit::{PrivateBroker, PrivatePostgres, Publisher, TestDb, Transport};
 
 use crate::helpers::{distinct_orders, Api, TestBed, PATIENCE};
 
@@ -46,14 +46,19 @@ impl Moments {
 }
 
 /// Publishes `orders` over four connections at once, as a busy upstream would.
-async fn publish_in_parallel(nats_url: &str, channel: &str, orders: Vec<Vec<u8>>) {
+async fn publish_in_parallel(
+    transport: Transport,
+    nats_url: &str,
+    channel: &str,
+    orders: Vec<Vec<u8>>,
+) {
     let mut chunks: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 4];
     for (i, order) in orders.into_iter().enumerate() {
         chunks[i % 4].push(order);
     }
     let mut tasks = Vec::new();
     for chunk in chunks {
-        let publisher = Publisher::connect(nats_url, channel).await;
+        let publisher = Publisher::connect(transport, nats_url, channel).await;
         tasks.push(tokio::spawn(
             async move { publisher.publish_all(chunk).await },
         ));
@@ -86,15 +91,16 @@ async fn wait_for_orders(db: &TestDb, at_least: i64, patience: Duration) {
     .await;
 }
 
-#[tokio::test]
-async fn an_ingestor_killed_again_and_again_mid_stream_stores_every_order_exactly_once() {
+async fn an_ingestor_killed_again_and_again_mid_stream_stores_every_order_exactly_once(
+    transport: Transport,
+) {
     let total = orders_to_send();
     let mut moments = Moments::from_env();
-    let bed = TestBed::new().await;
+    let bed = TestBed::new(transport).await;
     let orders = distinct_orders("kill", total);
     let publishing = {
-        let (url, channel) = (bed.nats_url.clone(), bed.channel.clone());
-        tokio::spawn(async move { publish_in_parallel(&url, &channel, orders).await })
+        let (transport, url, channel) = (bed.transport, bed.nats_url.clone(), bed.channel.clone());
+        tokio::spawn(async move { publish_in_parallel(transport, &url, &channel, orders).await })
     };
 
     let started = Instant::now();
@@ -119,18 +125,17 @@ async fn an_ingestor_killed_again_and_again_mid_stream_stores_every_order_exactl
     );
 }
 
-#[tokio::test]
-async fn postgres_restarted_mid_stream_loses_nothing() {
+async fn postgres_restarted_mid_stream_loses_nothing(transport: Transport) {
     let total = orders_to_send() / 4;
     let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
         .await
         .unwrap();
-    let bed = TestBed::with_db(TestDb::on_server(&pg.url()).await).await;
+    let bed = TestBed::with_db(transport, TestDb::on_server(&pg.url()).await).await;
     let ingestor = bed.start_ingestor("pg-restart").await;
     let orders = distinct_orders("pg", total);
     let publishing = {
-        let (url, channel) = (bed.nats_url.clone(), bed.channel.clone());
-        tokio::spawn(async move { publish_in_parallel(&url, &channel, orders).await })
+        let (transport, url, channel) = (bed.transport, bed.nats_url.clone(), bed.channel.clone());
+        tokio::spawn(async move { publish_in_parallel(transport, &url, &channel, orders).await })
     };
 
     wait_for_orders(&bed.db, (total / 10) as i64, PATIENCE).await;
@@ -152,20 +157,19 @@ async fn postgres_restarted_mid_stream_loses_nothing() {
     drop(pg);
 }
 
-#[tokio::test]
-async fn the_broker_restarted_mid_stream_loses_nothing() {
+async fn the_broker_restarted_mid_stream_loses_nothing(transport: Transport) {
     let half = orders_to_send() / 8;
-    let stan = tokio::task::spawn_blocking(PrivateStan::start)
-        .await
-        .unwrap();
-    let bed = TestBed::on(TestDb::new().await, &stan.url()).await;
-    let ingestor = bed.start_ingestor("stan-restart-mid-stream").await;
-    publish_in_parallel(&stan.url(), &bed.channel, distinct_orders("first", half)).await;
+    let broker = PrivateBroker::start(transport).await;
+    let bed = TestBed::on(transport, TestDb::new().await, &broker.url()).await;
+    let ingestor = bed.start_ingestor("broker-restart-mid-stream").await;
+    let first = distinct_orders("first", half);
+    publish_in_parallel(transport, &broker.url(), &bed.channel, first).await;
 
     // Kill the broker while the ingestor is still working through the first half.
     wait_for_orders(&bed.db, 1, PATIENCE).await;
-    let stan = stan.killed_and_restarted().await;
-    publish_in_parallel(&stan.url(), &bed.channel, distinct_orders("second", half)).await;
+    let broker = broker.killed_and_restarted().await;
+    let second = distinct_orders("second", half);
+    publish_in_parallel(transport, &broker.url(), &bed.channel, second).await;
 
     wait_for_orders(&bed.db, 2 * half as i64, PATIENCE * 2).await;
     audit(&bed.db, 2 * half).await;
@@ -175,20 +179,21 @@ async fn the_broker_restarted_mid_stream_loses_nothing() {
         2 * half
     );
     ingestor.stop().await;
-    drop(stan);
+    drop(broker);
 }
 
 #[tokio::test]
 async fn every_api_replica_serves_every_order_after_a_stream() {
     let total = orders_to_send() / 10;
-    let bed = TestBed::new().await;
+    let bed = TestBed::new(Transport::Stan).await;
     let replicas = [
         Api::start(&bed.db.url).await,
         Api::start(&bed.db.url).await,
         Api::start(&bed.db.url).await,
     ];
     let ingestor = bed.start_ingestor("replicas").await;
-    publish_in_parallel(&bed.nats_url, &bed.channel, distinct_orders("r", total)).await;
+    let orders = distinct_orders("r", total);
+    publish_in_parallel(bed.transport, &bed.nats_url, &bed.channel, orders).await;
     wait_for_orders(&bed.db, total as i64, PATIENCE).await;
 
     let client = reqwest::Client::new();
@@ -211,3 +216,9 @@ async fn every_api_replica_serves_every_order_after_a_stream() {
         replica.stop().await;
     }
 }
+
+testkit::for_each_transport!(
+    an_ingestor_killed_again_and_again_mid_stream_stores_every_order_exactly_once,
+    postgres_restarted_mid_stream_loses_nothing,
+    the_broker_restarted_mid_stream_loses_nothing,
+);

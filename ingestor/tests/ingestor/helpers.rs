@@ -6,18 +6,20 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use ingestor::settings::Broker;
 use ingestor::{Application, Settings};
 use service_kit::settings::{DatabaseSettings, ExposeSecret};
-use testkit::{unique_name, wait_until, Publisher, TestDb};
+use testkit::{stream_for, unique_name, wait_until, Publisher, TestDb, Transport};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// How long a test waits for an outcome before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// A database, a channel of the test's own and a publisher on it.
+/// A database, a channel of the test's own on one broker, and a publisher on it.
 pub struct TestBed {
     pub db: TestDb,
+    pub transport: Transport,
     pub nats_url: String,
     pub channel: String,
     pub durable: String,
@@ -25,29 +27,40 @@ pub struct TestBed {
 }
 
 impl TestBed {
-    pub async fn new() -> TestBed {
-        Self::with_db(TestDb::new().await).await
+    /// A bed on a fresh database and the broker of `transport` that every test shares.
+    pub async fn new(transport: Transport) -> TestBed {
+        Self::with_db(transport, TestDb::new().await).await
     }
 
-    pub async fn with_db(db: TestDb) -> TestBed {
-        Self::on(db, &testkit::stan_url()).await
+    pub async fn with_db(transport: Transport, db: TestDb) -> TestBed {
+        Self::on(transport, db, &transport.shared_url()).await
     }
 
     /// A bed on the given database and broker.
-    pub async fn on(db: TestDb, nats_url: &str) -> TestBed {
+    pub async fn on(transport: Transport, db: TestDb, nats_url: &str) -> TestBed {
         let channel = unique_name("orders");
         TestBed {
             db,
+            transport,
             nats_url: nats_url.to_string(),
-            publisher: Publisher::connect(nats_url, &channel).await,
+            publisher: Publisher::connect(transport, nats_url, &channel).await,
             durable: "ingestor".into(),
             channel,
         }
     }
 
+    /// Another publisher on the bed's channel, on the broker at `nats_url`.
+    pub async fn publisher_on(&self, nats_url: &str) -> Publisher {
+        Publisher::connect(self.transport, nats_url, &self.channel).await
+    }
+
     pub fn settings(&self, client_id: &str) -> Settings {
         Settings {
             database: DatabaseSettings::from_url(&self.db.url).unwrap(),
+            broker: match self.transport {
+                Transport::Stan => Broker::Stan,
+                Transport::JetStream => Broker::JetStream,
+            },
             nats_url: self.nats_url.clone(),
             stan_cluster_id: testkit::stan_cluster_id(),
             stan_channel: self.channel.clone(),
@@ -55,6 +68,9 @@ impl TestBed {
             stan_client_id: Some(client_id.to_string()),
             stan_max_in_flight: 1024,
             stan_ack_wait_secs: 30,
+            jetstream_stream: stream_for(&self.channel),
+            jetstream_create_stream: true,
+            jetstream_replicas: 1,
             batch_max: 500,
             shutdown_grace_ms: 10_000,
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
@@ -120,7 +136,9 @@ impl TestBed {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ingestor"));
         command
             .env("DATABASE_URL", s.database.database_url.expose_secret())
+            .env("BROKER", self.transport.setting())
             .env("NATS_URL", &s.nats_url)
+            .env("JETSTREAM_STREAM", &s.jetstream_stream)
             .env("STAN_CLUSTER_ID", &s.stan_cluster_id)
             .env("STAN_CHANNEL", &s.stan_channel)
             .env("STAN_DURABLE", &s.stan_durable)

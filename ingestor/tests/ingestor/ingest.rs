@@ -1,10 +1,10 @@
 //! What a message becomes: a stored order with its parts, a dead letter, a duplicate or a conflict.
 
 use crate::helpers::{distinct_orders, sample_with_uid, TestBed};
+use testkit::Transport;
 
-#[tokio::test]
-async fn the_published_sample_is_stored_with_its_delivery_payment_and_items() {
-    let bed = TestBed::new().await;
+async fn the_published_sample_is_stored_with_its_delivery_payment_and_items(transport: Transport) {
+    let bed = TestBed::new(transport).await;
     let ingestor = bed.start_ingestor("ingest-sample").await;
 
     bed.publisher.publish(testkit::sample_order()).await;
@@ -23,9 +23,10 @@ async fn the_published_sample_is_stored_with_its_delivery_payment_and_items() {
     ingestor.stop().await;
 }
 
-#[tokio::test]
-async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_next_order_is_stored() {
-    let bed = TestBed::new().await;
+async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_next_order_is_stored(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     let ingestor = bed.start_ingestor("ingest-malformed").await;
 
     bed.publisher
@@ -57,9 +58,10 @@ async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_next_order
     ingestor.stop().await;
 }
 
-#[tokio::test]
-async fn the_same_order_twice_is_stored_once_and_a_different_second_version_is_a_conflict() {
-    let bed = TestBed::new().await;
+async fn the_same_order_twice_is_stored_once_and_a_different_second_version_is_a_conflict(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     let ingestor = bed.start_ingestor("ingest-twice").await;
 
     let mut changed: serde_json::Value = serde_json::from_slice(testkit::sample_order()).unwrap();
@@ -91,10 +93,10 @@ async fn the_same_order_twice_is_stored_once_and_a_different_second_version_is_a
     ingestor.stop().await;
 }
 
-#[tokio::test]
-async fn a_value_postgres_refuses_is_dead_lettered_with_the_database_error_and_the_stream_moves_on()
-{
-    let bed = TestBed::new().await;
+async fn a_value_postgres_refuses_is_dead_lettered_with_the_database_error_and_the_stream_moves_on(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     // A rule only the database knows: validation lets the order through, Postgres refuses it.
     sqlx::query("ALTER TABLE orders ADD CONSTRAINT no_refused CHECK (customer_id <> 'refused')")
         .execute(&bed.db.pool)
@@ -120,9 +122,10 @@ async fn a_value_postgres_refuses_is_dead_lettered_with_the_database_error_and_t
     ingestor.stop().await;
 }
 
-#[tokio::test]
-async fn a_stopped_ingestor_acks_what_it_stored_and_its_successor_resumes_without_duplicates() {
-    let bed = TestBed::new().await;
+async fn a_stopped_ingestor_acks_what_it_stored_and_its_successor_resumes_without_duplicates(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     let first = bed.start_ingestor("ingest-resume").await;
     bed.publisher.publish_all(distinct_orders("a", 50)).await;
     bed.wait_for_rows("orders", 50).await;
@@ -140,3 +143,11 @@ async fn a_stopped_ingestor_acks_what_it_stored_and_its_successor_resumes_withou
         .unwrap();
     assert_eq!(max_seq, 100);
 }
+
+testkit::for_each_transport!(
+    the_published_sample_is_stored_with_its_delivery_payment_and_items,
+    a_malformed_message_is_dead_lettered_with_its_reason_and_the_next_order_is_stored,
+    the_same_order_twice_is_stored_once_and_a_different_second_version_is_a_conflict,
+    a_value_postgres_refuses_is_dead_lettered_with_the_database_error_and_the_stream_moves_on,
+    a_stopped_ingestor_acks_what_it_stored_and_its_successor_resumes_without_duplicates,
+);

@@ -1,6 +1,7 @@
 //! What the ingestor's `/metrics` counts, and its `/healthz`.
 
 use std::time::{Duration, Instant};
+use testkit::Transport;
 
 use crate::helpers::{sample_with_uid, RunningIngestor, TestBed, PATIENCE};
 
@@ -31,9 +32,10 @@ pub async fn metrics_once(ingestor: &RunningIngestor, ready: impl Fn(&str) -> bo
 }
 
 // Past 60 lines: one batch of mixed messages, then every counter it should have moved.
-#[tokio::test]
-async fn the_metrics_count_what_was_stored_and_what_was_dead_lettered_by_rule() {
-    let bed = TestBed::new().await;
+async fn the_metrics_count_what_was_stored_and_what_was_dead_lettered_by_rule(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     let ingestor = bed.start_ingestor("metrics-counts").await;
     // The same probe as the api's: 200 and the same JSON.
     let health = ingestor.get_metrics_server("/healthz").await;
@@ -98,3 +100,5 @@ async fn the_metrics_count_what_was_stored_and_what_was_dead_lettered_by_rule() 
     );
     ingestor.stop().await;
 }
+
+testkit::for_each_transport!(the_metrics_count_what_was_stored_and_what_was_dead_lettered_by_rule,);

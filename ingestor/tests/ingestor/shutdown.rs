@@ -2,16 +2,15 @@
 //! could not commit and ack is redelivered to its successor.
 
 use sqlx::{PgPool, Postgres, Transaction};
-use testkit::{PrivateStan, TestDb};
+use testkit::{PrivateBroker, TestDb, Transport};
 
 use crate::helpers::{distinct_orders, signal_together, TestBed, PATIENCE};
 
-#[tokio::test]
-async fn an_ingestor_stopped_together_with_its_broker_exits_in_bounded_time_and_loses_nothing() {
-    let stan = tokio::task::spawn_blocking(PrivateStan::start)
-        .await
-        .unwrap();
-    let bed = TestBed::on(TestDb::new().await, &stan.url()).await;
+async fn an_ingestor_stopped_together_with_its_broker_exits_in_bounded_time_and_loses_nothing(
+    transport: Transport,
+) {
+    let broker = PrivateBroker::start(transport).await;
+    let bed = TestBed::on(transport, TestDb::new().await, &broker.url()).await;
     // All published before the ingestor starts, so that every one is in the broker's store when the
     // broker stops; enough of them that the stop lands mid-stream.
     let total = 10_000;
@@ -25,8 +24,8 @@ async fn an_ingestor_stopped_together_with_its_broker_exits_in_bounded_time_and_
     .await;
 
     // What `docker compose down` does: SIGTERM to the ingestor and the broker at the same moment.
-    let broker = stan.pid().expect("the broker runs");
-    signal_together(&[child.id(), broker], "TERM");
+    let broker_pid = broker.pid().expect("the broker runs");
+    signal_together(&[child.id(), broker_pid], "TERM");
     let status = child.exit_status(PATIENCE).await;
     assert!(status.success(), "a clean exit on SIGTERM: {status}");
     assert!(
@@ -35,17 +34,18 @@ async fn an_ingestor_stopped_together_with_its_broker_exits_in_bounded_time_and_
     );
 
     // The broker comes back on its store and sends a successor whatever was not acked.
-    let stan = stan.exited_and_restarted().await;
+    let broker = broker.exited_and_restarted().await;
     let successor = bed.start_ingestor("successor").await;
     bed.wait_for_rows("orders", total as i64).await;
     assert_stored_once(&bed, total).await;
     successor.stop().await;
-    drop(stan);
+    drop(broker);
 }
 
-#[tokio::test]
-async fn an_ingestor_stopped_while_its_batch_waits_on_the_database_gives_it_up_after_the_grace() {
-    let bed = TestBed::new().await;
+async fn an_ingestor_stopped_while_its_batch_waits_on_the_database_gives_it_up_after_the_grace(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     let lock = write_lock_held(&bed.db.pool).await;
     let mut child = bed.spawn_ingestor_process_logging("grace", &[("SHUTDOWN_GRACE_MS", "500")]);
     bed.publisher.publish_all(distinct_orders("g", 10)).await;
@@ -63,9 +63,10 @@ async fn an_ingestor_stopped_while_its_batch_waits_on_the_database_gives_it_up_a
     successor.stop().await;
 }
 
-#[tokio::test]
-async fn a_second_sigterm_ends_an_ingestor_at_once_while_its_batch_waits_on_the_database() {
-    let bed = TestBed::new().await;
+async fn a_second_sigterm_ends_an_ingestor_at_once_while_its_batch_waits_on_the_database(
+    transport: Transport,
+) {
+    let bed = TestBed::new(transport).await;
     let lock = write_lock_held(&bed.db.pool).await;
     // A grace far longer than the test's patience: only the second signal can end the process.
     let mut child =
@@ -125,3 +126,9 @@ async fn assert_stored_once(bed: &TestBed, total: usize) {
     assert_eq!(bed.db.count("dead_letters").await, 0);
     assert_eq!(bed.db.count("order_conflicts").await, 0);
 }
+
+testkit::for_each_transport!(
+    an_ingestor_stopped_together_with_its_broker_exits_in_bounded_time_and_loses_nothing,
+    an_ingestor_stopped_while_its_batch_waits_on_the_database_gives_it_up_after_the_grace,
+    a_second_sigterm_ends_an_ingestor_at_once_while_its_batch_waits_on_the_database,
+);
