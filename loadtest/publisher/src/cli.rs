@@ -1,14 +1,38 @@
 //! The command line: `--help` is the reference for every setting.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use service_kit::settings::{whole_number, Setting};
 
-/// Publishes orders to a NATS Streaming channel, for trying and loading the ingestor.
+/// Publishes orders to a NATS Streaming channel or a JetStream stream, for trying and loading the
+/// ingestor.
+///
+/// Every option can also be given as the environment variable named in brackets. The options of
+/// one broker (--cluster-id; --stream, --jetstream-replicas, --no-create-stream) are refused on
+/// the command line with the other broker, and ignored when they come from the environment.
 #[derive(Debug, Parser)]
 #[command(name = "publisher", version)]
 pub struct Cli {
-    /// URL of the NATS server of the streaming cluster.
+    /// The broker: `stan` (NATS Streaming: --channel is a channel of the cluster --cluster-id) or
+    /// `jetstream` (a nats-server with JetStream: --channel is a subject, stored by the stream
+    /// --stream).
+    #[arg(
+        long,
+        env = "BROKER",
+        value_name = "BROKER",
+        default_value = "stan",
+        value_parser = Setting::new(broker),
+        global = true
+    )]
+    pub broker: Broker,
+
+    /// URL of the NATS server: of the streaming cluster with `stan`, a nats-server with JetStream
+    /// with `jetstream`. Several, separated by commas, are servers of one cluster: any of them
+    /// will do.
     #[arg(
         long,
         env = "NATS_URL",
@@ -17,7 +41,7 @@ pub struct Cli {
     )]
     pub nats_url: String,
 
-    /// Cluster id of the NATS Streaming server.
+    /// Cluster id of the NATS Streaming server (--broker stan only).
     #[arg(
         long,
         env = "STAN_CLUSTER_ID",
@@ -26,9 +50,53 @@ pub struct Cli {
     )]
     pub cluster_id: String,
 
-    /// Channel to publish to.
-    #[arg(long, env = "STAN_CHANNEL", default_value = "orders", global = true)]
+    /// Channel to publish to, a NATS subject without wildcards: the channel with `stan`, the
+    /// subject with `jetstream` (which the stream --stream must capture).
+    #[arg(
+        long,
+        env = "STAN_CHANNEL",
+        default_value = "orders",
+        value_parser = Setting::new(subject),
+        global = true
+    )]
     pub channel: String,
+
+    /// The JetStream stream that stores the subject (--broker jetstream only). Created when
+    /// missing, as the ingestor creates it (on disk, every message kept, message ids remembered
+    /// for 2 minutes), unless --no-create-stream; an existing one is used as it is, and must
+    /// capture the subject.
+    #[arg(
+        long,
+        env = "JETSTREAM_STREAM",
+        value_name = "NAME",
+        default_value = "ORDERS",
+        value_parser = Setting::new(stream_name),
+        global = true
+    )]
+    pub stream: String,
+
+    /// How many servers keep each message of the stream, when the publisher creates it: 1 on a
+    /// single server, 3 or 5 in a cluster (--broker jetstream only).
+    #[arg(
+        long,
+        env = "JETSTREAM_REPLICAS",
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = whole_number::<usize>(1..=5),
+        global = true
+    )]
+    pub jetstream_replicas: usize,
+
+    /// A missing stream fails the run instead of being created (--broker jetstream only).
+    /// JETSTREAM_CREATE_STREAM=false does the same; =true is the default.
+    #[arg(
+        long = "no-create-stream",
+        env = "JETSTREAM_CREATE_STREAM",
+        action = ArgAction::SetFalse,
+        value_parser = Setting::new(true_or_false),
+        global = true
+    )]
+    pub create_stream: bool,
 
     /// Connections that publish in parallel. Each waits for the broker's ack of every message,
     /// so one connection manages a few thousand messages a second at most.
@@ -36,17 +104,20 @@ pub struct Cli {
     pub connections: u16,
 
     /// The largest NATS payload the server accepts (its `max_payload`), in bytes. A message that
-    /// would not fit, once wrapped in the streaming envelope, is refused before sending.
+    /// would not fit, once wrapped in the streaming envelope (`stan`) or with its headers
+    /// (`jetstream`), is refused before sending.
     #[arg(long, env = "NATS_MAX_PAYLOAD", default_value_t = 1024 * 1024, global = true)]
     pub max_payload: usize,
 
     /// How long to keep publishing a message the broker did not acknowledge, in seconds. A failed
     /// publish (no ack in time, connection lost, broker restarting) is sent again, the very same
-    /// bytes, on a new connection with a new client id, after a pause that grows from 0.1 s to
-    /// 2 s, until the broker acknowledges it. Past this bound the run stops and fails, saying how
-    /// many messages were not acknowledged. 0: the first failed publish fails the run. The first
-    /// connections are not retried: a broker unreachable at the start fails the run at once.
-    /// A message whose ack was lost is in the channel twice; the ingestor stores it once.
+    /// bytes, after a pause that grows from 0.1 s to 2 s, until the broker acknowledges it: with
+    /// `stan` on a new connection with a new client id, with `jetstream` on a new connection if
+    /// the connection was lost. Past this bound the run stops and fails, saying how many messages
+    /// were not acknowledged. 0: the first failed publish fails the run. The first connections are
+    /// not retried: a broker unreachable at the start fails the run at once. A message whose ack
+    /// was lost is in a STAN channel twice (the ingestor stores it once); JetStream stores it once,
+    /// as every publish carries the message's id (Nats-Msg-Id: what the acked log writes).
     #[arg(long, env = "PUBLISH_RETRY_SECS", default_value_t = 60, global = true)]
     pub retry_for: u64,
 
@@ -68,6 +139,79 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The brokers the publisher can publish to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Broker {
+    /// NATS Streaming.
+    Stan,
+    /// JetStream, on nats-server 2.
+    Jetstream,
+}
+
+/// The options that only one broker takes, by their ids.
+const STAN_ONLY: &[&str] = &["cluster_id"];
+const JETSTREAM_ONLY: &[&str] = &["stream", "jetstream_replicas", "create_stream"];
+
+impl Cli {
+    /// From the process's arguments and environment; prints help, or what is wrong, and exits on
+    /// a wrong command line.
+    pub fn from_env() -> Cli {
+        Self::try_from_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    pub fn try_from_args(
+        args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    ) -> Result<Cli, clap::Error> {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+        match cli.option_of_the_other_broker(&matches) {
+            Some(message) => {
+                Err(clap::Error::raw(ErrorKind::ArgumentConflict, message).with_cmd(&command))
+            }
+            None => Ok(cli),
+        }
+    }
+
+    /// What is wrong when an option of the other broker is on the command line: one line.
+    fn option_of_the_other_broker(&self, matches: &ArgMatches) -> Option<String> {
+        let (others, theirs) = match self.broker {
+            Broker::Stan => (JETSTREAM_ONLY, "jetstream"),
+            Broker::Jetstream => (STAN_ONLY, "stan"),
+        };
+        let given = others
+            .iter()
+            .find(|id| given_on_the_command_line(matches, id))?;
+        let flag = Cli::command()
+            .get_arguments()
+            .find(|arg| arg.get_id() == given)
+            .and_then(|arg| arg.get_long())
+            .unwrap_or(given)
+            .to_string();
+        Some(format!(
+            "--{flag} is an option of --broker {theirs}, and this run publishes to --broker {}\n",
+            self.broker.name()
+        ))
+    }
+}
+
+impl Broker {
+    pub fn name(self) -> &'static str {
+        match self {
+            Broker::Stan => "stan",
+            Broker::Jetstream => "jetstream",
+        }
+    }
+}
+
+/// Whether `id` was given on the command line, before the command or after it.
+fn given_on_the_command_line(matches: &ArgMatches, id: &str) -> bool {
+    let here = matches.value_source(id) == Some(ValueSource::CommandLine);
+    here || matches
+        .subcommand()
+        .is_some_and(|(_, sub)| given_on_the_command_line(sub, id))
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,5 +256,122 @@ fn ratio(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
+}
+
+fn broker(text: &str) -> Result<Broker, String> {
+    Broker::from_str(text, false).map_err(|_| "must be stan or jetstream".to_string())
+}
+
+fn true_or_false(text: &str) -> Result<bool, String> {
+    text.parse()
+        .map_err(|_| "must be true or false".to_string())
+}
+
+/// A subject to publish to: tokens separated by dots, without wildcards, spaces or control
+/// characters (a STAN channel name is one too).
+fn subject(text: &str) -> Result<String, String> {
+    if text.split('.').any(str::is_empty) {
+        Err("must be tokens separated by dots, e.g. orders or orders.new".into())
+    } else if text.contains(['*', '>']) {
+        Err("must not contain the wildcards * or >".into())
+    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("must not contain spaces or control characters".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// A stream name: letters, digits, `-` and `_`, as the ingestor takes `JETSTREAM_STREAM` (JetStream
+/// also uses it in subjects and file names).
+fn stream_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("must not be empty".into())
+    } else if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Err("may hold only letters, digits, - and _".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_from_args(std::iter::once("publisher").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_option_of_the_other_broker_on_the_command_line_is_refused_in_one_line() {
+        let error =
+            parse(&["--broker", "jetstream", "valid", "1", "--cluster-id", "c"]).unwrap_err();
+        assert_eq!(
+            error,
+            "error: --cluster-id is an option of --broker stan, and this run publishes to \
+             --broker jetstream\n"
+        );
+        let error = parse(&["--stream", "S", "valid", "1"]).unwrap_err();
+        assert!(
+            error.starts_with("error: --stream is an option of --broker jetstream"),
+            "{error}"
+        );
+        let error = parse(&["file", "a", "--no-create-stream"]).unwrap_err();
+        assert!(error.starts_with("error: --no-create-stream is"), "{error}");
+    }
+
+    #[test]
+    fn the_options_of_the_broker_in_use_are_taken() {
+        let cli = parse(&[
+            "--broker=jetstream",
+            "--stream=S",
+            "--jetstream-replicas=3",
+            "--no-create-stream",
+            "valid",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                cli.broker,
+                cli.stream.as_str(),
+                cli.jetstream_replicas,
+                cli.create_stream
+            ),
+            (Broker::Jetstream, "S", 3, false)
+        );
+        let cli = parse(&["valid", "1", "--cluster-id", "c"]).unwrap();
+        assert_eq!(
+            (cli.broker, cli.cluster_id.as_str(), cli.create_stream),
+            (Broker::Stan, "c", true)
+        );
+    }
+
+    #[test]
+    fn a_wrong_broker_stream_or_subject_is_refused_in_one_line_that_names_the_setting() {
+        for (args, says) in [
+            (&["--broker", "kafka"][..], "invalid value 'kafka' for --broker (env BROKER): must be stan or jetstream"),
+            (&["--stream", "a.b"], "for --stream (env JETSTREAM_STREAM): may hold only letters, digits, - and _"),
+            (&["--jetstream-replicas", "7"], "for --jetstream-replicas (env JETSTREAM_REPLICAS): must be a whole number from 1 to 5"),
+            (&["--channel", "orders.*"], "for --channel (env STAN_CHANNEL): must not contain the wildcards"),
+            (&["--channel", "orders..new"], "must be tokens separated by dots"),
+        ] {
+            let mut args = args.to_vec();
+            args.extend(["valid", "1"]);
+            let error = parse(&args).unwrap_err();
+            assert!(error.contains(says), "{args:?}: {error}");
+            assert_eq!(error.lines().count(), 1, "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn subjects_of_several_tokens_are_taken() {
+        assert_eq!(subject("orders.new.eu"), Ok("orders.new.eu".to_string()));
+        assert!(subject("").is_err());
+        assert!(subject(".orders").is_err());
     }
 }

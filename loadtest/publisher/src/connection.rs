@@ -1,6 +1,7 @@
 //! A publishing connection that outlives a broker restart: a message the broker did not
-//! acknowledge is published again, the very same bytes, on a new connection, until it is
-//! acknowledged or the retry bound (`--retry-for`) passes.
+//! acknowledge is published again, the very same bytes (and, with JetStream, the same id), on a
+//! new connection if the connection was lost, until it is acknowledged or the retry bound
+//! (`--retry-for`) passes. The same loop for both brokers: [`crate::transport`] tells them apart.
 
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -10,47 +11,60 @@ use indicatif::ProgressBar;
 
 use crate::pace::sleep_until;
 use crate::publish::{Message, Target};
+use crate::transport::{Ack, Broker, Client, Failure};
 
 /// Why a message was not acknowledged.
 #[derive(Debug)]
 pub enum Unacked {
-    /// It failed for good: retries are off, or its retry bound passed. The error says why.
+    /// It failed for good: the broker refuses it, retries are off, or its retry bound passed. The
+    /// error says why.
     Failed(anyhow::Error),
     /// Another message failed for good first, and the run is stopping.
     Stopped,
 }
 
+/// How a message came to be acknowledged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Published {
+    /// It took more than one try.
+    pub retried: bool,
+    /// JetStream held a message with its id already.
+    pub duplicate: bool,
+}
+
 /// One of the run's connections to the broker.
 pub struct Connection<'a> {
     target: &'a Target,
+    broker: &'a Broker,
     /// Which connection of the run this is, in its client ids.
     n: u16,
     /// `None` between a failure and the next successful connect.
-    client: Option<stan::Client>,
+    client: Option<Client>,
 }
 
 impl<'a> Connection<'a> {
     /// Connects, or fails at once: a broker unreachable at the start is a setting to fix, not a
     /// fault to ride out.
-    pub fn open(target: &'a Target, n: u16) -> anyhow::Result<Connection<'a>> {
+    pub fn open(target: &'a Target, broker: &'a Broker, n: u16) -> anyhow::Result<Connection<'a>> {
         Ok(Connection {
             target,
+            broker,
             n,
-            client: Some(connect(target, n)?),
+            client: Some(broker.connect(target, n)?),
         })
     }
 
-    /// Publishes `message` until the broker acknowledges it; true if that took more than one
-    /// try.
+    /// Publishes `message` until the broker acknowledges it.
     pub fn publish(
         &mut self,
         message: &Message,
         stop: &AtomicBool,
         progress: &ProgressBar,
-    ) -> Result<bool, Unacked> {
+    ) -> Result<Published, Unacked> {
         let mut error = match self.try_publish(message) {
-            Ok(()) => return Ok(false),
-            Err(e) => e,
+            Ok(ack) => return Ok(published(ack, false)),
+            Err(Failure::Refused(e)) => return Err(Unacked::Failed(e)),
+            Err(Failure::Lost(e)) => e,
         };
         let retry_for = self.target.retry_for;
         if retry_for.is_zero() {
@@ -58,16 +72,21 @@ impl<'a> Connection<'a> {
                 error.context("not retried, as --retry-for is 0"),
             ));
         }
+        let on = if self.client.as_ref().is_some_and(Client::is_connected) {
+            "on the same connection, which is up"
+        } else {
+            "on a new connection"
+        };
         progress.suspend(|| {
             eprintln!(
-                "publisher: {error:#}; publishing it again on a new connection, for up to {} s",
+                "publisher: {error:#}; publishing it again {on}, for up to {} s",
                 retry_for.as_secs()
             );
         });
         let deadline = Instant::now() + retry_for;
         let mut attempt = 0;
         loop {
-            self.close();
+            self.close_if_lost();
             let pause = Instant::now() + backoff(attempt);
             if !sleep_until(pause.min(deadline), stop) {
                 return Err(Unacked::Stopped);
@@ -79,37 +98,50 @@ impl<'a> Connection<'a> {
                     retry_for.as_secs()
                 ))));
             }
-            match self.reconnect().and_then(|()| self.try_publish(message)) {
-                Ok(()) => return Ok(true),
-                Err(e) => error = e,
+            match self
+                .reconnect()
+                .map_err(Failure::Lost)
+                .and_then(|()| self.try_publish(message))
+            {
+                Ok(ack) => return Ok(published(ack, true)),
+                Err(Failure::Refused(e)) => return Err(Unacked::Failed(e)),
+                Err(Failure::Lost(e)) => error = e,
             }
             attempt += 1;
         }
     }
 
-    fn try_publish(&self, message: &Message) -> anyhow::Result<()> {
-        let client = self.client.as_ref().context("not connected")?;
-        client
-            .publish(&self.target.channel, &message.bytes)
-            .with_context(|| {
-                format!(
-                    "cannot publish {} to channel {} (no ack from the broker)",
-                    message.name, self.target.channel
-                )
-            })
+    fn try_publish(&self, message: &Message) -> Result<Ack, Failure> {
+        let client = self
+            .client
+            .as_ref()
+            .context("not connected")
+            .map_err(Failure::Lost)?;
+        client.publish(self.target, message)
     }
 
+    /// Connects again, unless the connection is still up.
     fn reconnect(&mut self) -> anyhow::Result<()> {
-        self.client = Some(connect(self.target, self.n)?);
+        if self.client.is_none() {
+            self.client = Some(self.broker.connect(self.target, self.n)?);
+        }
         Ok(())
     }
 
-    /// Lets the client go. Closing it asks the broker to forget it and waits up to 2 s for an
-    /// answer, which a broker that is gone never gives: that wait is left to a thread of its own.
-    fn close(&mut self) {
-        if let Some(client) = self.client.take() {
-            std::thread::spawn(move || drop(client));
+    /// Lets the client go after a failure, unless its connection is up.
+    fn close_if_lost(&mut self) {
+        if !self.client.as_ref().is_some_and(Client::is_connected) {
+            if let Some(client) = self.client.take() {
+                client.close();
+            }
         }
+    }
+}
+
+fn published(ack: Ack, retried: bool) -> Published {
+    Published {
+        retried,
+        duplicate: ack == Ack::Duplicate,
     }
 }
 
@@ -119,56 +151,9 @@ pub fn backoff(attempt: u32) -> Duration {
     pause.min(Duration::from_secs(2))
 }
 
-/// The client id of connection `n`: new at every connect, since the cluster refuses a second
-/// client with the same id, and a broker restarted on its store still knows the old one.
-pub fn client_id(n: u16) -> String {
-    format!("publisher-{}-{n}", uuid::Uuid::new_v4().simple())
-}
-
-fn connect(target: &Target, n: u16) -> anyhow::Result<stan::Client> {
-    let url = redact(&target.nats_url);
-    let nats = nats::Options::new()
-        .with_name("publisher")
-        .connect(&target.nats_url)
-        .with_context(|| format!("cannot connect to NATS at {url}"))?;
-    stan::connect(nats, &target.cluster_id, &client_id(n)).with_context(|| {
-        format!(
-            "cannot join the NATS Streaming cluster {:?} at {url} (is --cluster-id right?)",
-            target.cluster_id
-        )
-    })
-}
-
-/// The URL with any user name and password replaced, for messages.
-pub fn redact(url: &str) -> String {
-    url.split(',')
-        .map(|one| match (one.find("://"), one.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                format!("{}***{}", &one[..scheme + 3], &one[at..])
-            }
-            (None, Some(at)) => format!("***{}", &one[at..]),
-            _ => one.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_in_a_url_are_not_shown() {
-        assert_eq!(
-            redact("nats://user:secret@host:4222"),
-            "nats://***@host:4222"
-        );
-        assert_eq!(
-            redact("token@host:4222,nats://a:b@other"),
-            "***@host:4222,nats://***@other"
-        );
-        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
-    }
 
     #[test]
     fn reconnects_back_off_from_a_tenth_of_a_second_to_two_seconds() {

@@ -1,5 +1,6 @@
-//! Publishes orders to a NATS Streaming channel, to try the ingestor by hand and to load it:
-//! files as they are, generated valid orders, malformed messages of many kinds, or a mix.
+//! Publishes orders to a NATS Streaming channel or a JetStream stream, to try the ingestor by hand
+//! and to load it: files as they are, generated valid orders, malformed messages of many kinds, or
+//! a mix.
 //!
 //! ```text
 //! publisher file model.json
@@ -7,30 +8,44 @@
 //! publisher invalid 500
 //! publisher mixed 10000 --invalid-ratio 0.1
 //! publisher --rate 1000 --retry-for 120 --acked-log acked.txt valid 20000
+//! publisher --broker jetstream --stream ORDERS --channel orders file model.json
 //! ```
 //!
 //! A message the broker does not acknowledge is published again until it is, for up to
-//! `--retry-for` seconds. Every setting has an environment fallback; `publisher --help` lists them.
+//! `--retry-for` seconds; with JetStream it carries its id (`Nats-Msg-Id`), so that the stream
+//! stores it once. Every setting has an environment fallback; `publisher --help` lists them.
 
 mod acked_log;
 mod cli;
 mod connection;
 pub mod invalid;
+mod limit;
 mod pace;
 pub mod publish;
+mod transport;
 pub mod valid;
 
 use anyhow::Context;
 use rand::Rng;
 
-pub use cli::{Cli, Command};
-use publish::{Message, Report, Target};
+pub use cli::{Broker, Cli, Command};
+use publish::{Message, Report, Target, Transport};
 use valid::Generator;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let transport = match cli.broker {
+        Broker::Stan => Transport::Stan {
+            cluster_id: cli.cluster_id,
+        },
+        Broker::Jetstream => Transport::JetStream {
+            stream: cli.stream,
+            replicas: cli.jetstream_replicas,
+            create_stream: cli.create_stream,
+        },
+    };
     let mut target = Target {
         nats_url: cli.nats_url,
-        cluster_id: cli.cluster_id,
+        transport,
         channel: cli.channel,
         connections: cli.connections,
         max_payload: cli.max_payload,
@@ -73,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     print_by_kind(&report);
-    println!("{}", report.summary(&target.channel));
+    println!("{}", report.summary(&target));
     Ok(())
 }
 
@@ -91,8 +106,14 @@ fn valid_message(generator: &Generator, index: u64) -> Message {
     }
 }
 
+/// Named after the order it was made from, too: its id tells the runs apart, so that JetStream does
+/// not take a malformed message of another run for a duplicate.
 fn invalid_message(generator: &Generator, index: u64, kind: &'static invalid::Kind) -> Message {
-    let name = format!("malformed message {index} ({})", kind.name);
+    let name = format!(
+        "malformed message {index} ({}, from order {})",
+        kind.name,
+        generator.uid(index)
+    );
     Message {
         kind: kind.name,
         id: name.clone(),
@@ -102,15 +123,31 @@ fn invalid_message(generator: &Generator, index: u64, kind: &'static invalid::Ki
 }
 
 /// Reads every file first, so that a missing or oversized one stops the run before anything is
-/// sent.
+/// sent. A file's id is its path: the same path given twice is the same message (JetStream stores
+/// it once), two paths shown alike (not UTF-8) are refused.
 fn publish_files(target: &Target, paths: &[std::path::PathBuf]) -> anyhow::Result<Report> {
+    let mut seen = std::collections::HashMap::new();
     let files = paths
         .iter()
         .map(|path| {
             let name = path.display().to_string();
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
-            publish::check_size(&name, bytes.len(), target)?;
-            Ok((name, bytes))
+            if seen
+                .insert(name.clone(), path)
+                .is_some_and(|other| other != path)
+            {
+                anyhow::bail!(
+                    "two files are named {name} in the output, which cannot tell them apart"
+                );
+            }
+            let message = Message {
+                kind: "file",
+                name: name.clone(),
+                id: name,
+                bytes,
+            };
+            limit::check(&message, target)?;
+            Ok(message)
         })
         .collect::<anyhow::Result<Vec<_>>>()
         .context("nothing was published")?;
@@ -119,15 +156,7 @@ fn publish_files(target: &Target, paths: &[std::path::PathBuf]) -> anyhow::Resul
         connections: 1,
         ..target.clone()
     };
-    publish::publish(&target, files.len() as u64, |i| {
-        let (name, bytes) = &files[i as usize];
-        Message {
-            kind: "file",
-            name: name.clone(),
-            id: name.clone(),
-            bytes: bytes.clone(),
-        }
-    })
+    publish::publish(&target, files.len() as u64, |i| files[i as usize].clone())
 }
 
 /// The count of each kind, when some messages are malformed.

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = publisher::Cli::parse();
+    let cli = publisher::Cli::from_env();
     match publisher::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,5 +1,6 @@
-//! Publishing to NATS Streaming from several connections at once, at a chosen rate or as fast as
-//! they go. Each publish waits for the broker's ack, so the connections are what makes a run fast.
+//! Publishing to NATS Streaming or JetStream from several connections at once, at a chosen rate or
+//! as fast as they go. Each publish waits for the broker's ack, so the connections are what makes a
+//! run fast.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -9,18 +10,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 use crate::acked_log::AckedLog;
-use crate::connection::{client_id, Connection, Unacked};
+use crate::connection::{Connection, Published, Unacked};
+use crate::limit::check;
 use crate::pace::Pace;
+use crate::transport::Broker;
 
 /// Where and how to publish.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub nats_url: String,
-    pub cluster_id: String,
+    pub transport: Transport,
+    /// The STAN channel, or the JetStream subject.
     pub channel: String,
     pub connections: u16,
     /// The server's `max_payload`.
@@ -36,14 +39,44 @@ pub struct Target {
     pub acked_log: Option<PathBuf>,
 }
 
+impl Target {
+    /// Where the messages go, for messages: `channel orders`, `subject orders (stream ORDERS)`.
+    pub fn destination(&self) -> String {
+        match &self.transport {
+            Transport::Stan { .. } => format!("channel {}", self.channel),
+            Transport::JetStream { stream, .. } => {
+                format!("subject {} (stream {stream})", self.channel)
+            }
+        }
+    }
+}
+
+/// The broker, and what only it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Stan {
+        cluster_id: String,
+    },
+    JetStream {
+        /// The stream that stores the subject.
+        stream: String,
+        /// Its replicas, if the publisher creates it.
+        replicas: usize,
+        /// Whether a missing stream is created, or fails the run.
+        create_stream: bool,
+    },
+}
+
 /// One message to publish.
+#[derive(Debug, Clone)]
 pub struct Message {
     /// What it is, for the summary: `valid`, `file` or a kind of malformed message.
     pub kind: &'static str,
     /// What to call it in a line of output: a file name, `order <id>`, or which malformed
     /// message it is.
     pub name: String,
-    /// What to call it in the acked log: a file name, an order id, or which malformed message.
+    /// What to call it in the acked log, and its `Nats-Msg-Id` with JetStream: a file name, an
+    /// order id, or which malformed message. Distinct for distinct messages of a run.
     pub id: String,
     pub bytes: Vec<u8>,
 }
@@ -55,6 +88,8 @@ pub struct Report {
     pub bytes: u64,
     /// The messages acknowledged after more than one try.
     pub retried: u64,
+    /// The messages JetStream acknowledged as duplicates: it held one with their id already.
+    pub duplicates: u64,
     pub elapsed: Duration,
     pub by_kind: BTreeMap<&'static str, u64>,
 }
@@ -64,20 +99,23 @@ impl Report {
         self.messages += other.messages;
         self.bytes += other.bytes;
         self.retried += other.retried;
+        self.duplicates += other.duplicates;
         for (kind, n) in other.by_kind {
             *self.by_kind.entry(kind).or_default() += n;
         }
     }
 
-    fn add_message(&mut self, message: &Message, retried: bool) {
+    fn add_message(&mut self, message: &Message, published: Published) {
         self.messages += 1;
         self.bytes += message.bytes.len() as u64;
-        self.retried += u64::from(retried);
+        self.retried += u64::from(published.retried);
+        self.duplicates += u64::from(published.duplicate);
         *self.by_kind.entry(message.kind).or_default() += 1;
     }
 
-    /// The closing line: how many, how long, how fast, how many needed a retry.
-    pub fn summary(&self, channel: &str) -> String {
+    /// The closing line: how many, where, how long, how fast, how many needed a retry, and with
+    /// JetStream how many the stream held already.
+    pub fn summary(&self, target: &Target) -> String {
         let seconds = self.elapsed.as_secs_f64();
         let rate = if seconds > 0.0 {
             self.messages as f64 / seconds
@@ -85,39 +123,22 @@ impl Report {
             0.0
         };
         let plural = if self.messages == 1 { "" } else { "s" };
+        let duplicates = match target.transport {
+            Transport::Stan { .. } => String::new(),
+            Transport::JetStream { .. } => format!(
+                ", {} as duplicates (the stream held their ids already)",
+                self.duplicates
+            ),
+        };
         format!(
-            "published {} message{plural} ({} bytes) to channel {channel} in {seconds:.2} s: \
-             {rate:.0} messages/s, each acknowledged by the broker, {} after a retry",
-            self.messages, self.bytes, self.retried
+            "published {} message{plural} ({} bytes) to {} in {seconds:.2} s: {rate:.0} \
+             messages/s, each acknowledged by the broker, {} after a retry{duplicates}",
+            self.messages,
+            self.bytes,
+            target.destination(),
+            self.retried
         )
     }
-}
-
-/// The bytes the streaming envelope (a protobuf `PubMsg`) adds around a message at most: three
-/// ids of a UUID's 36 characters or less, the channel, and the fields' tags and lengths.
-fn envelope_bytes(client_id: &str, channel: &str) -> usize {
-    client_id.len() + channel.len() + 2 * 36 + 24
-}
-
-/// The largest message that fits in a NATS payload of `max_payload` bytes once wrapped.
-pub fn message_limit(target: &Target, client_id: &str) -> usize {
-    target
-        .max_payload
-        .saturating_sub(envelope_bytes(client_id, &target.channel))
-}
-
-/// Refuses a message that the broker would refuse, saying the limit.
-pub fn check_size(name: &str, len: usize, target: &Target) -> anyhow::Result<()> {
-    let limit = message_limit(target, &client_id(u16::MAX));
-    if len > limit {
-        bail!(
-            "{name} has {len} bytes, more than the {limit} bytes a message may have: the broker \
-             accepts NATS payloads of at most {} bytes (max_payload; see --max-payload) and the \
-             streaming envelope takes the rest; it was not sent",
-            target.max_payload
-        );
-    }
-    Ok(())
 }
 
 /// Publishes messages `0..count`, made by `make` on the publishing threads. Each is either
@@ -132,9 +153,10 @@ where
         .as_deref()
         .map(AckedLog::create)
         .transpose()?;
+    let broker = Broker::start(target)?;
     let connections = u64::from(target.connections).min(count) as u16;
     let opened = (0..connections)
-        .map(|n| Connection::open(target, n))
+        .map(|n| Connection::open(target, &broker, n))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let run = Run {
         target,
@@ -220,18 +242,19 @@ where
                 return report;
             }
             let message = (self.make)(index);
-            let published = check_size(&message.name, message.bytes.len(), self.target)
+            let published = check(&message, self.target)
                 .map_err(Unacked::Failed)
                 .and_then(|()| connection.publish(&message, &self.stop, &self.progress));
-            match published {
-                Ok(retried) => report.add_message(&message, retried),
+            let published = match published {
+                Ok(published) => published,
                 Err(Unacked::Stopped) => return report,
                 Err(Unacked::Failed(e)) => {
                     self.fail(e);
                     return report;
                 }
-            }
-            if let Err(e) = self.acknowledged(&message) {
+            };
+            report.add_message(&message, published);
+            if let Err(e) = self.acknowledged(&message, published) {
                 self.fail(e);
                 return report;
             }
@@ -239,13 +262,22 @@ where
     }
 
     /// Records a message the broker acknowledged.
-    fn acknowledged(&self, message: &Message) -> anyhow::Result<()> {
+    fn acknowledged(&self, message: &Message, published: Published) -> anyhow::Result<()> {
         if let Some(log) = &self.acked_log {
             log.record(&message.id)?;
         }
         if self.target.echo {
+            let duplicate = if published.duplicate {
+                ", a duplicate: the stream held a message with its id already"
+            } else {
+                ""
+            };
             self.progress.suspend(|| {
-                println!("published {} ({} bytes)", message.name, message.bytes.len());
+                println!(
+                    "published {} ({} bytes){duplicate}",
+                    message.name,
+                    message.bytes.len()
+                );
             });
         }
         self.progress.inc(1);
@@ -280,13 +312,27 @@ fn progress_bar(count: u64, quiet: bool) -> ProgressBar {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn target(max_payload: usize) -> Target {
+    pub(crate) fn stan() -> Transport {
+        Transport::Stan {
+            cluster_id: "test-cluster".into(),
+        }
+    }
+
+    pub(crate) fn jetstream() -> Transport {
+        Transport::JetStream {
+            stream: "ORDERS".into(),
+            replicas: 1,
+            create_stream: true,
+        }
+    }
+
+    pub(crate) fn target(transport: Transport, max_payload: usize) -> Target {
         Target {
             nats_url: "nats://127.0.0.1:4222".into(),
-            cluster_id: "test-cluster".into(),
+            transport,
             channel: "orders".into(),
             connections: 4,
             max_payload,
@@ -298,39 +344,33 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_summary_says_how_many_the_broker_acknowledged_and_how_many_after_a_retry() {
-        let report = Report {
+    fn report() -> Report {
+        Report {
             messages: 3000,
             bytes: 3_000_000,
             retried: 4,
+            duplicates: 2,
             elapsed: Duration::from_secs(6),
             by_kind: BTreeMap::new(),
-        };
+        }
+    }
 
+    #[test]
+    fn the_summary_says_how_many_the_broker_acknowledged_and_how_many_after_a_retry() {
         assert_eq!(
-            report.summary("orders"),
+            report().summary(&target(stan(), 1024)),
             "published 3000 messages (3000000 bytes) to channel orders in 6.00 s: 500 messages/s, \
              each acknowledged by the broker, 4 after a retry"
         );
     }
 
     #[test]
-    fn a_message_too_large_for_the_broker_is_refused_with_the_limit_in_the_error() {
-        let error = check_size("big.json", 1024 * 1024, &target(1024 * 1024)).unwrap_err();
-
-        let text = error.to_string();
-        assert!(text.contains("big.json has 1048576 bytes"), "{text}");
-        assert!(text.contains("at most 1048576 bytes"), "{text}");
-    }
-
-    #[test]
-    fn a_message_that_fits_with_its_envelope_is_allowed() {
-        let target = target(1024 * 1024);
-        let limit = message_limit(&target, &client_id(u16::MAX));
-
-        assert!(limit > 1024 * 1024 - 300);
-        check_size("fits", limit, &target).unwrap();
-        check_size("one byte more", limit + 1, &target).unwrap_err();
+    fn the_summary_of_a_jetstream_run_names_the_stream_and_counts_the_duplicates() {
+        assert_eq!(
+            report().summary(&target(jetstream(), 1024)),
+            "published 3000 messages (3000000 bytes) to subject orders (stream ORDERS) in 6.00 s: \
+             500 messages/s, each acknowledged by the broker, 4 after a retry, 2 as duplicates \
+             (the stream held their ids already)"
+        );
     }
 }

@@ -1,10 +1,13 @@
 //! The publisher against a broker of its own that the test kills and restarts mid-stream.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use testkit::PrivateStan;
 
+use crate::destination::stream_messages;
 use crate::support::{all_messages, wait_until, Background, TempFile};
 
 /// What the publisher says when it publishes a message again after a failure.
@@ -151,4 +154,123 @@ fn a_publisher_that_may_not_retry_fails_at_the_first_message_the_broker_did_not_
         run.stderr
     );
     assert!(!run.stderr.contains(RETRYING), "{}", run.stderr);
+}
+
+/// A nats-server with JetStream of a test's own, on its file store, to kill and start again.
+// A candidate for testkit, beside PrivateStan.
+struct PrivateJetStream {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateJetStream {
+    fn start() -> PrivateJetStream {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = PrivateJetStream {
+            dir: std::env::temp_dir().join(testkit::unique_name("jetstream")),
+            port,
+            child: None,
+        };
+        server.resume();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (`kill -9`): whatever its store had, it keeps.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server (again) on the same store and port, and waits until it serves.
+    fn resume(&mut self) {
+        let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+        let log = std::fs::File::create(self.dir.with_extension("log")).expect("a log file");
+        let child = Command::new(&bin)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {bin} (set NATS_SERVER_BIN): {e}"));
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the private nats-server did not start; see {}",
+                self.dir.with_extension("log").display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PrivateJetStream {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(self.dir.with_extension("log"));
+    }
+}
+
+#[test]
+fn a_jetstream_server_restarted_mid_stream_loses_no_acknowledged_message_and_stores_each_once() {
+    let mut server = PrivateJetStream::start();
+    let acked = TempFile::new("acked");
+    let mut publisher = Background::start(
+        &server.url(),
+        &[
+            "--broker",
+            "jetstream",
+            "--rate",
+            "500",
+            "--acked-log",
+            acked.arg(),
+            "valid",
+            "3000",
+            "--seed",
+            "5",
+        ],
+    );
+
+    wait_for_acks(&acked, 100);
+    server.kill();
+    publisher.wait_for_stderr("publishing it again", Duration::from_secs(30));
+    server.resume();
+    let run = publisher.finish(Duration::from_secs(120));
+
+    assert!(run.success, "the publisher failed: {}", run.stderr);
+    let acked_ids: HashSet<String> = acked.lines().into_iter().collect();
+    assert_eq!(acked_ids.len(), 3000, "every order acknowledged once");
+    let stored = stream_messages(&server.url(), "ORDERS");
+    let stored_ids: HashSet<String> = stored.iter().filter_map(|m| m.id.clone()).collect();
+    assert_eq!(
+        stored_ids, acked_ids,
+        "the stream holds every acknowledged order"
+    );
+    assert_eq!(stored.len(), 3000, "and each once, retried or not");
+    let payload_ids = order_ids(&stored.into_iter().map(|m| m.payload).collect::<Vec<_>>());
+    assert_eq!(payload_ids, acked_ids, "each message's id is its order's");
+    assert!(
+        !run.stdout.contains(" 0 after a retry"),
+        "the message that failed counts as retried: {}",
+        run.stdout
+    );
 }

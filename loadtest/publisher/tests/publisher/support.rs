@@ -1,4 +1,5 @@
-//! Running the publisher as a user does, and reading back what a channel holds.
+//! Running the publisher as a user does, and reading back what a STAN channel holds (see
+//! [`crate::destination`] for either broker).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -16,21 +17,30 @@ pub const SAMPLE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../model.
 /// What a run of the publisher printed, and whether it succeeded.
 pub struct Run {
     pub success: bool,
+    /// The exit code: 2 for a command line refused.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// Runs the publisher against `nats_url` with `args`.
 pub fn publisher_at(nats_url: &str, args: &[&str]) -> Run {
+    publisher_with(nats_url, &[], args)
+}
+
+/// Runs the publisher against `nats_url` with the environment variables `env` and `args`.
+pub fn publisher_with(nats_url: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
     let Output {
         status,
         stdout,
         stderr,
     } = publisher_command(nats_url, args)
+        .envs(env.iter().copied())
         .output()
         .expect("run the publisher");
     Run {
         success: status.success(),
+        code: status.code(),
         stdout: String::from_utf8(stdout).expect("UTF-8 output"),
         stderr: String::from_utf8(stderr).expect("UTF-8 output"),
     }
@@ -44,17 +54,15 @@ fn publisher_command(nats_url: &str, args: &[&str]) -> Command {
         // Through the environment, so that a test can still give --cluster-id.
         .env("STAN_CLUSTER_ID", testkit::stan_cluster_id())
         .env_remove("STAN_CHANNEL")
+        .env_remove("BROKER")
+        .env_remove("JETSTREAM_STREAM")
+        .env_remove("JETSTREAM_REPLICAS")
+        .env_remove("JETSTREAM_CREATE_STREAM")
+        .env_remove("NATS_MAX_PAYLOAD")
         .env_remove("PUBLISH_RETRY_SECS")
         .env_remove("PUBLISH_RATE")
         .env_remove("PUBLISH_ACKED_LOG");
     command
-}
-
-/// Runs the publisher against the test server; panics if it fails.
-pub fn publish(args: &[&str]) -> Run {
-    let run = publisher_at(&testkit::stan_url(), args);
-    assert!(run.success, "the publisher failed: {}", run.stderr);
-    run
 }
 
 /// A URL where nothing listens.
@@ -64,17 +72,6 @@ pub fn nowhere() -> String {
         .expect("a free port")
         .port();
     format!("nats://127.0.0.1:{port}")
-}
-
-/// Every message on `channel` of the test server, which must hold exactly `count`, in order.
-pub fn received(channel: &str, count: usize) -> Vec<Vec<u8>> {
-    let messages = all_messages(&testkit::stan_url(), channel);
-    assert_eq!(
-        messages.len(),
-        count,
-        "the channel holds another number of messages"
-    );
-    messages
 }
 
 /// Every message on `channel` of the server at `nats_url`, in order, duplicates included.
@@ -195,6 +192,7 @@ impl Background {
         self.stderr.extend(self.stderr_lines.try_iter());
         Run {
             success: status.success(),
+            code: status.code(),
             stdout,
             stderr: self.stderr.join("\n"),
         }
