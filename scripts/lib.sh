@@ -53,6 +53,7 @@ BIN_DIR="$ROOT/target/debug"
 # Pinned versions of the Go tools we build from source.
 STAN_MODULE="github.com/nats-io/nats-streaming-server@v0.25.6"
 VEGETA_MODULE="github.com/tsenart/vegeta/v12@v12.13.0"
+NATS_SERVER_MODULE="github.com/nats-io/nats-server/v2@v2.15.2"
 
 # NATS Streaming cluster id shared by the servers and their clients.
 STAN_CLUSTER_ID="${STAN_CLUSTER_ID:-test-cluster}"
@@ -71,6 +72,8 @@ source "$ROOT/scripts/lib/install.sh"
 source "$ROOT/scripts/lib/postgres.sh"
 # shellcheck source=scripts/lib/stan.sh
 source "$ROOT/scripts/lib/stan.sh"
+# shellcheck source=scripts/lib/jetstream.sh
+source "$ROOT/scripts/lib/jetstream.sh"
 # shellcheck source=scripts/lib/nginx.sh
 source "$ROOT/scripts/lib/nginx.sh"
 # shellcheck source=scripts/lib/services.sh

@@ -134,6 +134,7 @@ pub struct Settings {
         env = "JETSTREAM_CREATE_STREAM",
         value_name = "BOOL",
         default_value = "true",
+        action = clap::ArgAction::Set,
         value_parser = boolean()
     )]
     pub jetstream_create_stream: bool,

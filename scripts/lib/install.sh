@@ -119,6 +119,18 @@ ensure_stan_installed() {
     export STAN_BIN
 }
 
+# ensure_nats_server_installed: make sure nats-server (JetStream) exists; export
+# NATS_SERVER_BIN. Built from the Go module proxy: Debian's nats-server is older
+# than what the async-nats client is tested against.
+ensure_nats_server_installed() {
+    if ! NATS_SERVER_BIN="$(find_go_tool nats-server)"; then
+        go_install "$NATS_SERVER_MODULE"
+        NATS_SERVER_BIN="$(find_go_tool nats-server)" ||
+            die "nats-server was built but cannot be found in $(go_bin_dir)"
+    fi
+    export NATS_SERVER_BIN
+}
+
 # ensure_vegeta_installed: make sure vegeta (HTTP load tester) exists; export VEGETA_BIN.
 ensure_vegeta_installed() {
     if ! VEGETA_BIN="$(find_go_tool vegeta)"; then

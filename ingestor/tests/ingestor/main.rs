@@ -1,4 +1,4 @@
-//! Black-box tests of the ingestor against the real Postgres and NATS Streaming server.
+//! Black-box tests of the ingestor against the real Postgres, NATS Streaming and JetStream servers.
 
 mod corpus;
 mod durability;
@@ -6,6 +6,7 @@ mod end_to_end;
 mod faults;
 mod helpers;
 mod ingest;
+mod jetstream;
 mod metrics;
 mod operator;
 mod settings;

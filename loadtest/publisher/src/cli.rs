@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use service_kit::settings::{whole_number, Setting};
+use service_kit::settings::{boolean, one_of, whole_number, Setting};
 
 /// Publishes orders to a NATS Streaming channel or a JetStream stream, for trying and loading the
 /// ingestor.
@@ -25,7 +25,7 @@ pub struct Cli {
         env = "BROKER",
         value_name = "BROKER",
         default_value = "stan",
-        value_parser = Setting::new(broker),
+        value_parser = one_of::<Broker>(),
         global = true
     )]
     pub broker: Broker,
@@ -93,7 +93,7 @@ pub struct Cli {
         long = "no-create-stream",
         env = "JETSTREAM_CREATE_STREAM",
         action = ArgAction::SetFalse,
-        value_parser = Setting::new(true_or_false),
+        value_parser = boolean(),
         global = true
     )]
     pub create_stream: bool,
@@ -257,15 +257,6 @@ fn ratio(s: &str) -> Result<f64, String> {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("{s:?} is not a number from 0 to 1")),
     }
-}
-
-fn broker(text: &str) -> Result<Broker, String> {
-    Broker::from_str(text, false).map_err(|_| "must be stan or jetstream".to_string())
-}
-
-fn true_or_false(text: &str) -> Result<bool, String> {
-    text.parse()
-        .map_err(|_| "must be true or false".to_string())
 }
 
 /// A subject to publish to: tokens separated by dots, without wildcards, spaces or control

@@ -56,11 +56,7 @@ impl Broker {
     }
 }
 
-/// The JetStream test server: `TEST_JETSTREAM_URL`.
-// To become testkit::jetstream_url() once the test infrastructure has it.
-pub fn jetstream_url() -> String {
-    std::env::var("TEST_JETSTREAM_URL").unwrap_or_else(|_| "nats://127.0.0.1:4233".into())
-}
+pub use testkit::jetstream_url;
 
 /// A channel, or a subject and its stream, of one test's own.
 pub struct Destination {

@@ -1,11 +1,9 @@
 //! The publisher against a broker of its own that the test kills and restarts mid-stream.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use testkit::PrivateStan;
+use testkit::{PrivateJetStream, PrivateStan};
 
 use crate::destination::stream_messages;
 use crate::support::{all_messages, wait_until, Background, TempFile};
@@ -154,80 +152,6 @@ fn a_publisher_that_may_not_retry_fails_at_the_first_message_the_broker_did_not_
         run.stderr
     );
     assert!(!run.stderr.contains(RETRYING), "{}", run.stderr);
-}
-
-/// A nats-server with JetStream of a test's own, on its file store, to kill and start again.
-// A candidate for testkit, beside PrivateStan.
-struct PrivateJetStream {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateJetStream {
-    fn start() -> PrivateJetStream {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = PrivateJetStream {
-            dir: std::env::temp_dir().join(testkit::unique_name("jetstream")),
-            port,
-            child: None,
-        };
-        server.resume();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server at once (`kill -9`): whatever its store had, it keeps.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts the server (again) on the same store and port, and waits until it serves.
-    fn resume(&mut self) {
-        let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
-        let log = std::fs::File::create(self.dir.with_extension("log")).expect("a log file");
-        let child = Command::new(&bin)
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {bin} (set NATS_SERVER_BIN): {e}"));
-        self.child = Some(child);
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the private nats-server did not start; see {}",
-                self.dir.with_extension("log").display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for PrivateJetStream {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_file(self.dir.with_extension("log"));
-    }
 }
 
 #[test]
