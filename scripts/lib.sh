@@ -10,20 +10,28 @@
 # It provides:
 #   * ROOT                     absolute path of the repository root
 #   * log / warn / die         logging helpers (everything goes to stderr)
-#   * ensure_*_installed       install Postgres, NATS Streaming, vegeta, curl,
-#                              nginx, Chromium, node when they are missing
-#                              (fast no-op otherwise)
+#   * ensure_*_installed       install Postgres, NATS Streaming, nats-server,
+#                              vegeta, curl, nginx, Chromium, node when they
+#                              are missing (fast no-op otherwise)
 #   * ensure_python_venv       Python tools, pinned, in a venv under .local/tools/
 #   * npm_install_locked       a folder's node packages, as its package-lock.json pins them
 #   * ensure_cargo / build_debug_bins
 #                              the debug binaries of the workspace, in BIN_DIR
 #   * pg_start / pg_stop       a private PostgreSQL server per "instance"
 #   * stan_start / stan_stop   a private NATS Streaming server per "instance"
+#   * jetstream_start / jetstream_stop
+#                              a private nats-server with JetStream per instance
+#   * stan_cluster_start / stan_cluster_stop,
+#     jetstream_cluster_start / jetstream_cluster_stop
+#                              a three-node cluster of either broker, as an
+#                              instance of its own, up once it has a leader
 #   * pg_setup_service_db      roles and database used by the services
 #   * nginx_write_config / nginx_start
 #                              a local nginx balancing over several api processes
 #   * api_stop_all             stop that nginx and every api process of an instance
-#   * stop_pidfile             stop a background process recorded in a pid file
+#   * spawn_detached / stop_pidfile
+#                              start a background server, with a pid file;
+#                              stop a process recorded in a pid file
 #   * instance_start_clean     a fresh instance, stopped on exit and removed
 #                              after a success
 #   * proc_start / proc_wait_ready / wait_migrated
@@ -70,6 +78,8 @@ source "$ROOT/scripts/lib/process.sh"
 source "$ROOT/scripts/lib/install.sh"
 # shellcheck source=scripts/lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
+# shellcheck source=scripts/lib/cluster.sh
+source "$ROOT/scripts/lib/cluster.sh"
 # shellcheck source=scripts/lib/stan.sh
 source "$ROOT/scripts/lib/stan.sh"
 # shellcheck source=scripts/lib/jetstream.sh

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 #
-# as_root, apt_install, pid files (pid_running, pidfile_pid, stop_pidfile),
-# port_in_use and instance_dir: process and instance plumbing.
+# as_root, apt_install, background processes and their pid files
+# (spawn_detached, pid_running, pidfile_pid, stop_pidfile),
+# port_in_use / require_free_ports and instance_dir: process and instance
+# plumbing.
 #
 # Part of scripts/lib.sh, which sources it; do not source it alone.
 
@@ -76,6 +78,19 @@ wait_exec() {
     done
 }
 
+# spawn_detached PIDFILE LOGFILE PROGRAM ARGS...: run PROGRAM in the
+# background, detached from the terminal by setsid so that it survives the
+# shell that started it, its output appended to LOGFILE and its pid written to
+# PIDFILE; return once it has executed PROGRAM. The servers started this way
+# also rewrite PIDFILE themselves (-P).
+spawn_detached() {
+    local pidfile="$1" logfile="$2" program="$3"
+    shift 3
+    setsid "$program" "$@" </dev/null >>"$logfile" 2>&1 &
+    echo "$!" >"$pidfile"
+    wait_exec "$!" "$program"
+}
+
 # stop_pidfile LABEL PIDFILE [PATTERN] [TIMEOUT_SECONDS] [SIGNAL] [LAST]: send
 # SIGNAL (default TERM) to the process recorded in PIDFILE, wait up to TIMEOUT
 # seconds for it to exit, send LAST (default KILL; QUIT makes a Go program
@@ -114,6 +129,18 @@ stop_pidfile() {
 # port_in_use PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
 port_in_use() {
     timeout 2 bash -c ": </dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# require_free_ports HINT PORT...: stop the script when another program listens
+# on one of the PORTs; HINT says how to choose others.
+require_free_ports() {
+    local hint="$1" port
+    shift
+    for port in "$@"; do
+        if port_in_use "$port"; then
+            die "port $port is already used by another program; $hint"
+        fi
+    done
 }
 
 # instance_dir NAME: folder holding everything of instance NAME (created).
