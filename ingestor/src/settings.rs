@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use service_kit::jetstream::StreamSpec;
+use service_kit::jetstream::{stream_name, StreamSpec};
 use service_kit::settings::{boolean, host_name, one_of, socket_address, whole_number};
 use service_kit::settings::{DatabaseSettings, HttpLimitSettings, LogSettings, Setting};
 
@@ -308,20 +308,6 @@ fn durable_name(text: &str) -> Result<String, String> {
     }
 }
 
-/// A JetStream stream name, kept to what every tool takes: letters, digits, `-` and `_`.
-fn stream_name(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        Err("must not be empty".into())
-    } else if !text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        Err("may hold only letters, digits, - and _".into())
-    } else {
-        Ok(text.to_string())
-    }
-}
-
 /// What every name given to the broker is: not empty, without spaces or control characters.
 fn one_word(text: &str) -> Result<(), String> {
     if text.is_empty() {
@@ -333,16 +319,11 @@ fn one_word(text: &str) -> Result<(), String> {
     }
 }
 
-/// A client id as the broker accepts it.
+/// A client id as the broker accepts it: the characters of a stream name.
 fn client_id(text: &str) -> Result<String, String> {
     if text.is_empty() {
         Err("must not be empty; leave it unset for the default".into())
-    } else if !text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        Err("may hold only letters, digits, - and _".into())
     } else {
-        Ok(text.to_string())
+        stream_name(text)
     }
 }

@@ -40,6 +40,21 @@ impl StreamSpec {
     }
 }
 
+/// A stream name as a setting takes it, kept to what every tool accepts (JetStream also uses it in
+/// subjects and file names): letters, digits, `-` and `_`.
+pub fn stream_name(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("must not be empty".into())
+    } else if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Err("may hold only letters, digits, - and _".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
 /// The servers of a comma-separated URL list, as the client takes them.
 pub fn server_list(urls: &str) -> Vec<String> {
     urls.split(',')

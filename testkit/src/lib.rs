@@ -1,18 +1,23 @@
 //! Helpers for black-box tests against the real Postgres and the real NATS Streaming server that
 //! `scripts/test` starts. Each test gets a database and a channel of its own. [`settings`] runs
-//! a process's binary to test its settings, which needs no server.
+//! a process's binary to test its settings, which needs no server. [`PrivateStan`],
+//! [`PrivateJetStream`], [`StanCluster`] and [`JetStreamCluster`] are brokers of a test's own, to
+//! kill and restart.
 
 mod broker;
+mod cluster;
 mod db;
 mod jetstream;
 mod postgres;
 mod private_jetstream;
 mod private_stan;
+mod server;
 pub mod settings;
 mod stan;
 mod wait;
 
 pub use broker::{stream_for, stream_spec, PrivateBroker, Publisher, Transport};
+pub use cluster::{Cluster, JetStream, JetStreamCluster, Kind, Stan, StanCluster};
 pub use db::TestDb;
 pub use jetstream::{jetstream_monitor_url, jetstream_url};
 pub use postgres::PrivatePostgres;

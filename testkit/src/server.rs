@@ -6,7 +6,7 @@ use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -91,13 +91,11 @@ impl ServerProcess {
         }
     }
 
-    /// True when it was started and has exited without being killed: it crashed or refused to
-    /// start.
-    pub(crate) fn has_exited(&self) -> bool {
-        match self.child.lock().unwrap().as_mut() {
-            Some(child) => child.try_wait().expect("poll a server process").is_some(),
-            None => false,
-        }
+    /// How it ended, when it was started and has exited without being killed: it crashed or
+    /// refused to start.
+    pub(crate) fn exit_status(&self) -> Option<ExitStatus> {
+        let mut child = self.child.lock().unwrap();
+        child.as_mut()?.try_wait().expect("poll a server process")
     }
 
     /// The end of its log, to explain a failure (the log is removed with the server's folder).
@@ -113,11 +111,13 @@ impl ServerProcess {
     pub(crate) fn wait_ready(&self, what: &str, ready: impl Fn() -> bool) {
         let start = Instant::now();
         while !ready() {
-            assert!(
-                !self.has_exited(),
-                "{what}: the server exited\n{}",
-                self.log_tail()
-            );
+            if let Some(status) = self.exit_status() {
+                panic!(
+                    "{what}: {} exited ({status})\n{}",
+                    self.program,
+                    self.log_tail()
+                );
+            }
             assert!(
                 start.elapsed() < START_LIMIT,
                 "{what}: not ready after {START_LIMIT:?}\n{}",
@@ -161,7 +161,11 @@ pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, limit).ok()?;
     stream.set_read_timeout(Some(limit)).ok()?;
     stream.set_write_timeout(Some(limit)).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;

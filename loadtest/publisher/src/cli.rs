@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use service_kit::jetstream::stream_name;
 use service_kit::settings::{boolean, one_of, whole_number, Setting};
 
 /// Publishes orders to a NATS Streaming channel or a JetStream stream, for trying and loading the
@@ -268,21 +269,6 @@ fn subject(text: &str) -> Result<String, String> {
         Err("must not contain the wildcards * or >".into())
     } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Err("must not contain spaces or control characters".into())
-    } else {
-        Ok(text.to_string())
-    }
-}
-
-/// A stream name: letters, digits, `-` and `_`, as the ingestor takes `JETSTREAM_STREAM` (JetStream
-/// also uses it in subjects and file names).
-fn stream_name(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        Err("must not be empty".into())
-    } else if !text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        Err("may hold only letters, digits, - and _".into())
     } else {
         Ok(text.to_string())
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use testkit::{PrivateJetStream, PrivateStan};
 
 use crate::destination::stream_messages;
-use crate::support::{all_messages, wait_until, Background, TempFile};
+use crate::support::{all_messages, wait_until, Background, Run, TempFile};
 
 /// What the publisher says when it publishes a message again after a failure.
 const RETRYING: &str = "publishing it again on a new connection";
@@ -33,32 +33,71 @@ fn order_ids(messages: &[Vec<u8>]) -> HashSet<String> {
         .collect()
 }
 
+/// A broker server of the test's own, to kill and start again.
+trait Restartable {
+    fn url(&self) -> String;
+    fn kill(&mut self);
+    fn resume(&mut self);
+}
+
+impl Restartable for PrivateStan {
+    fn url(&self) -> String {
+        PrivateStan::url(self)
+    }
+    fn kill(&mut self) {
+        PrivateStan::kill(self)
+    }
+    fn resume(&mut self) {
+        PrivateStan::resume(self)
+    }
+}
+
+impl Restartable for PrivateJetStream {
+    fn url(&self) -> String {
+        PrivateJetStream::url(self)
+    }
+    fn kill(&mut self) {
+        PrivateJetStream::kill(self)
+    }
+    fn resume(&mut self) {
+        PrivateJetStream::resume(self)
+    }
+}
+
+/// Publishes 3000 orders at 500/s with `broker_args`, kills `server` once 100 are acknowledged,
+/// starts it again once the publisher retries, and returns the acked log's lines and the run.
+fn publish_through_a_restart(
+    server: &mut dyn Restartable,
+    broker_args: &[&str],
+    acked: &TempFile,
+) -> (Vec<String>, Run) {
+    let mut args = broker_args.to_vec();
+    args.extend([
+        "--rate",
+        "500",
+        "--acked-log",
+        acked.arg(),
+        "valid",
+        "3000",
+        "--seed",
+        "5",
+    ]);
+    let mut publisher = Background::start(&server.url(), &args);
+    wait_for_acks(acked, 100);
+    server.kill();
+    publisher.wait_for_stderr("publishing it again", Duration::from_secs(30));
+    server.resume();
+    let run = publisher.finish(Duration::from_secs(120));
+    assert!(run.success, "the publisher failed: {}", run.stderr);
+    (acked.lines(), run)
+}
+
 #[test]
 fn a_broker_restarted_mid_stream_loses_no_acknowledged_message() {
     let mut stan = PrivateStan::start();
     let acked = TempFile::new("acked");
-    let mut publisher = Background::start(
-        &stan.url(),
-        &[
-            "--rate",
-            "500",
-            "--acked-log",
-            acked.arg(),
-            "valid",
-            "3000",
-            "--seed",
-            "5",
-        ],
-    );
+    let (lines, run) = publish_through_a_restart(&mut stan, &[], &acked);
 
-    wait_for_acks(&acked, 100);
-    stan.kill();
-    publisher.wait_for_stderr(RETRYING, Duration::from_secs(30));
-    stan.resume();
-    let run = publisher.finish(Duration::from_secs(120));
-
-    assert!(run.success, "the publisher failed: {}", run.stderr);
-    let lines = acked.lines();
     let acked_ids: HashSet<String> = lines.iter().cloned().collect();
     assert_eq!(lines.len(), 3000, "one line per acknowledged message");
     assert_eq!(acked_ids.len(), 3000, "every order acknowledged once");
@@ -158,30 +197,9 @@ fn a_publisher_that_may_not_retry_fails_at_the_first_message_the_broker_did_not_
 fn a_jetstream_server_restarted_mid_stream_loses_no_acknowledged_message_and_stores_each_once() {
     let mut server = PrivateJetStream::start();
     let acked = TempFile::new("acked");
-    let mut publisher = Background::start(
-        &server.url(),
-        &[
-            "--broker",
-            "jetstream",
-            "--rate",
-            "500",
-            "--acked-log",
-            acked.arg(),
-            "valid",
-            "3000",
-            "--seed",
-            "5",
-        ],
-    );
+    let (lines, run) = publish_through_a_restart(&mut server, &["--broker", "jetstream"], &acked);
 
-    wait_for_acks(&acked, 100);
-    server.kill();
-    publisher.wait_for_stderr("publishing it again", Duration::from_secs(30));
-    server.resume();
-    let run = publisher.finish(Duration::from_secs(120));
-
-    assert!(run.success, "the publisher failed: {}", run.stderr);
-    let acked_ids: HashSet<String> = acked.lines().into_iter().collect();
+    let acked_ids: HashSet<String> = lines.into_iter().collect();
     assert_eq!(acked_ids.len(), 3000, "every order acknowledged once");
     let stored = stream_messages(&server.url(), "ORDERS");
     let stored_ids: HashSet<String> = stored.iter().filter_map(|m| m.id.clone()).collect();
