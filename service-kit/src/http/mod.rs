@@ -24,12 +24,30 @@ pub async fn bind(
     purpose: &str,
     limits: guard::Limits,
 ) -> anyhow::Result<(guard::GuardedAcceptor, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address} {purpose}"))?;
+    let listener =
+        listen(address).with_context(|| format!("cannot listen on {address} {purpose}"))?;
     let bound = listener.local_addr()?;
     let acceptor = guard::GuardedAcceptor::new(listener, limits)?;
     Ok((acceptor, bound))
+}
+
+/// Connections the kernel completes and queues for the listener before it accepts them (capped
+/// by `net.core.somaxconn`). Tokio's default of 1 024 overflows in a burst of connections while
+/// the process is busy: Linux then drops the handshake's last packet, and the client holds a
+/// connection the process never sees, so no timeout of ours can close it.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` with [`LISTEN_BACKLOG`], reusing the address as the standard library
+/// does.
+fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A registry's metrics in the OpenMetrics text format.
