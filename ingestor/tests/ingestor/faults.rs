@@ -1,95 +1,13 @@
 //! Fault injection while orders stream in: the ingestor killed again and again, Postgres and the
 //! broker restarted, several api replicas. Each scenario ends with the same audit: every published
 //! order stored exactly once, no spurious dead letter or conflict, and every api serving them all.
-//!
-//! The scale is set by `FAULTS_ORDERS` (default 20 000) and the random moments by `FAULTS_SEED`
-//! (printed, so that a run can be repeated).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use testkit::{PrivateBroker, PrivatePostgres, Publisher, TestDb, Transport};
+use testkit::{PrivateBroker, PrivatePostgres, TestDb, Transport};
 
 use crate::helpers::{distinct_orders, Api, TestBed, PATIENCE};
-
-fn orders_to_send() -> usize {
-    std::env::var("FAULTS_ORDERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000)
-}
-
-/// A small, seeded random number generator: the moments of the faults, repeatable.
-struct Moments(u64);
-
-impl Moments {
-    fn from_env() -> Moments {
-        let seed = std::env::var("FAULTS_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("FAULTS_SEED={seed}");
-        Moments(seed | 1)
-    }
-
-    /// A duration between `low` and `high` milliseconds.
-    fn between(&mut self, low: u64, high: u64) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        Duration::from_millis(low + self.0 % (high - low))
-    }
-}
-
-/// Publishes `orders` over four connections at once, as a busy upstream would.
-async fn publish_in_parallel(
-    transport: Transport,
-    nats_url: &str,
-    channel: &str,
-    orders: Vec<Vec<u8>>,
-) {
-    let mut chunks: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 4];
-    for (i, order) in orders.into_iter().enumerate() {
-        chunks[i % 4].push(order);
-    }
-    let mut tasks = Vec::new();
-    for chunk in chunks {
-        let publisher = Publisher::connect(transport, nats_url, channel).await;
-        tasks.push(tokio::spawn(
-            async move { publisher.publish_all(chunk).await },
-        ));
-    }
-    for task in tasks {
-        task.await.expect("a publishing task");
-    }
-}
-
-/// Every published order stored exactly once, and nothing else.
-async fn audit(db: &TestDb, published: usize) {
-    let (rows, distinct_sequences, distinct_uids): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT stan_sequence), count(DISTINCT order_uid) FROM orders",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(rows, published as i64, "orders stored");
-    assert_eq!(distinct_sequences, rows, "no message stored twice");
-    assert_eq!(distinct_uids, rows);
-    assert_eq!(db.count("items").await, rows, "every order's items");
-    assert_eq!(db.count("dead_letters").await, 0, "no spurious dead letter");
-    assert_eq!(db.count("order_conflicts").await, 0, "no spurious conflict");
-}
-
-async fn wait_for_orders(db: &TestDb, at_least: i64, patience: Duration) {
-    testkit::wait_until(&format!("{at_least} stored orders"), patience, || async {
-        db.count("orders").await >= at_least
-    })
-    .await;
-}
+use crate::streams::{audit, orders_to_send, publish_in_parallel, wait_for_orders, Moments};
 
 async fn an_ingestor_killed_again_and_again_mid_stream_stores_every_order_exactly_once(
     transport: Transport,

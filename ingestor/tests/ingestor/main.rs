@@ -11,3 +11,4 @@ mod metrics;
 mod operator;
 mod settings;
 mod shutdown;
+mod streams;
