@@ -41,10 +41,15 @@ pub fn stream_for(channel: &str) -> String {
 
 /// The stream a test's channel is published to, as the ingestor creates it on a single server.
 pub fn stream_spec(channel: &str) -> StreamSpec {
+    replicated_stream_spec(channel, 1)
+}
+
+/// As [`stream_spec`], kept by `replicas` servers of a cluster.
+pub fn replicated_stream_spec(channel: &str, replicas: usize) -> StreamSpec {
     StreamSpec {
         name: stream_for(channel),
         subject: channel.to_string(),
-        replicas: 1,
+        replicas,
     }
 }
 
@@ -67,6 +72,17 @@ impl Publisher {
     /// Connects to `url`. With JetStream, the channel's stream ([`stream_spec`]) is created if it is
     /// missing, as the ingestor would, so that messages can be published before it starts.
     pub async fn connect(transport: Transport, url: &str, channel: &str) -> Publisher {
+        Self::connect_replicated(transport, url, channel, 1).await
+    }
+
+    /// As [`Publisher::connect`], a missing stream created with `replicas` replicas
+    /// ([`replicated_stream_spec`]): on a cluster.
+    pub async fn connect_replicated(
+        transport: Transport,
+        url: &str,
+        channel: &str,
+        replicas: usize,
+    ) -> Publisher {
         match transport {
             Transport::Stan => Publisher::Stan(StanPublisher::connect(url, channel).await),
             Transport::JetStream => {
@@ -78,7 +94,7 @@ impl Publisher {
                         )
                     });
                 let js = async_nats::jetstream::new(client);
-                ensure_stream(&js, &stream_spec(channel), true)
+                ensure_stream(&js, &replicated_stream_spec(channel, replicas), true)
                     .await
                     .unwrap_or_else(|e| panic!("create the stream of {channel}: {e:#}"));
                 Publisher::JetStream {

@@ -16,7 +16,9 @@ pub mod settings;
 mod stan;
 mod wait;
 
-pub use broker::{stream_for, stream_spec, PrivateBroker, Publisher, Transport};
+pub use broker::{
+    replicated_stream_spec, stream_for, stream_spec, PrivateBroker, Publisher, Transport,
+};
 pub use cluster::{Cluster, JetStream, JetStreamCluster, Kind, Stan, StanCluster};
 pub use db::TestDb;
 pub use jetstream::{jetstream_monitor_url, jetstream_url};

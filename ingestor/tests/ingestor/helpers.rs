@@ -23,6 +23,8 @@ pub struct TestBed {
     pub nats_url: String,
     pub channel: String,
     pub durable: String,
+    /// How many servers keep the JetStream stream: 1 on a single server, 3 on a cluster.
+    pub replicas: usize,
     pub publisher: Publisher,
 }
 
@@ -38,13 +40,26 @@ impl TestBed {
 
     /// A bed on the given database and broker.
     pub async fn on(transport: Transport, db: TestDb, nats_url: &str) -> TestBed {
+        Self::on_cluster(transport, db, nats_url, 1).await
+    }
+
+    /// A bed on the given database and the broker cluster at `nats_urls`, where a JetStream
+    /// stream is kept by `replicas` servers.
+    pub async fn on_cluster(
+        transport: Transport,
+        db: TestDb,
+        nats_urls: &str,
+        replicas: usize,
+    ) -> TestBed {
         let channel = unique_name("orders");
         TestBed {
             db,
             transport,
-            nats_url: nats_url.to_string(),
-            publisher: Publisher::connect(transport, nats_url, &channel).await,
+            nats_url: nats_urls.to_string(),
+            publisher: Publisher::connect_replicated(transport, nats_urls, &channel, replicas)
+                .await,
             durable: "ingestor".into(),
+            replicas,
             channel,
         }
     }
@@ -70,7 +85,7 @@ impl TestBed {
             stan_ack_wait_secs: 30,
             jetstream_stream: stream_for(&self.channel),
             jetstream_create_stream: true,
-            jetstream_replicas: 1,
+            jetstream_replicas: self.replicas as u8,
             batch_max: 500,
             shutdown_grace_ms: 10_000,
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
@@ -139,6 +154,7 @@ impl TestBed {
             .env("BROKER", self.transport.setting())
             .env("NATS_URL", &s.nats_url)
             .env("JETSTREAM_STREAM", &s.jetstream_stream)
+            .env("JETSTREAM_REPLICAS", s.jetstream_replicas.to_string())
             .env("STAN_CLUSTER_ID", &s.stan_cluster_id)
             .env("STAN_CHANNEL", &s.stan_channel)
             .env("STAN_DURABLE", &s.stan_durable)
@@ -294,6 +310,11 @@ impl ChildIngestor {
 
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether it still runs: it has not exited, by itself or killed.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll the ingestor").is_none()
     }
 
     /// Sends it the signal `name` (`TERM`, `STOP`...).

@@ -1,5 +1,6 @@
 //! Black-box tests of the ingestor against the real Postgres, NATS Streaming and JetStream servers.
 
+mod clusters;
 mod corpus;
 mod durability;
 mod end_to_end;
