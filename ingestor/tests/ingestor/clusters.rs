@@ -19,7 +19,7 @@ use publisher::valid::Generator;
 use testkit::{JetStreamCluster, StanCluster, TestDb, Transport};
 
 use crate::helpers::{TestBed, PATIENCE};
-use crate::streams::{orders_to_send, wait_for_orders};
+use crate::streams::{longest_pause, longest_pause_within, orders_to_send, wait_for_orders};
 
 /// The publisher's rate, in orders a second: the stream lasts long enough for the faults.
 const RATE: &str = "2000";
@@ -223,35 +223,6 @@ fn publish<T: Topology>(
     args.extend([count.to_string(), "--seed".into(), seed.to_string()]);
     let cli = publisher::Cli::try_from_args(args).expect("the publisher's command line");
     tokio::task::spawn_blocking(move || publisher::run(cli))
-}
-
-/// The longest time between two consecutive commits of orders (their `stored_at`, the start of
-/// the transaction that stored them): the longest pause in ingestion.
-async fn longest_pause(db: &TestDb) -> f64 {
-    sqlx::query_scalar(
-        "SELECT extract(epoch FROM max(gap))::float8 FROM ( \
-             SELECT stored_at - lag(stored_at) OVER (ORDER BY stored_at) AS gap \
-             FROM (SELECT DISTINCT stored_at FROM orders) commits) gaps",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap()
-}
-
-/// The longest pause in ingestion that ended between `from` and `until`, in seconds: the longest
-/// time between two consecutive commits, the later one in that window.
-async fn longest_pause_within(db: &TestDb, from: DateTime<Utc>, until: DateTime<Utc>) -> f64 {
-    sqlx::query_scalar(
-        "SELECT coalesce(extract(epoch FROM max(gap))::float8, 0) FROM ( \
-             SELECT stored_at, stored_at - lag(stored_at) OVER (ORDER BY stored_at) AS gap \
-             FROM (SELECT DISTINCT stored_at FROM orders) commits) gaps \
-         WHERE stored_at > $1 AND stored_at <= $2",
-    )
-    .bind(from)
-    .bind(until)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap()
 }
 
 async fn stored_uids(db: &TestDb) -> BTreeSet<String> {

@@ -7,7 +7,9 @@ use std::time::Instant;
 use testkit::{PrivateBroker, PrivatePostgres, TestDb, Transport};
 
 use crate::helpers::{distinct_orders, Api, TestBed, PATIENCE};
-use crate::streams::{audit, orders_to_send, publish_in_parallel, wait_for_orders, Moments};
+use crate::streams::{
+    audit, longest_pause, orders_to_send, publish_in_parallel, wait_for_orders, Moments,
+};
 
 async fn an_ingestor_killed_again_and_again_mid_stream_stores_every_order_exactly_once(
     transport: Transport,
@@ -34,8 +36,10 @@ async fn an_ingestor_killed_again_and_again_mid_stream_stores_every_order_exactl
     wait_for_orders(&bed.db, total as i64, PATIENCE * 5).await;
     audit(&bed.db, total).await;
     eprintln!(
-        "sent {total} orders, killed the ingestor {kills} times, stored {total} once each in {:?}",
-        started.elapsed()
+        "{transport:?}: sent {total} orders, killed the ingestor {kills} times, stored {total} \
+         once each in {:?}; the longest pause in ingestion {:.1} s",
+        started.elapsed(),
+        longest_pause(&bed.db).await
     );
     assert!(
         kills >= 3,
@@ -92,9 +96,11 @@ async fn the_broker_restarted_mid_stream_loses_nothing(transport: Transport) {
     wait_for_orders(&bed.db, 2 * half as i64, PATIENCE * 2).await;
     audit(&bed.db, 2 * half).await;
     eprintln!(
-        "sent {} orders, killed the broker once mid-stream, stored {} once each",
+        "{transport:?}: sent {} orders, killed the broker once mid-stream, stored {} once each; \
+         the longest pause in ingestion {:.1} s",
         2 * half,
-        2 * half
+        2 * half,
+        longest_pause(&bed.db).await
     );
     ingestor.stop().await;
     drop(broker);

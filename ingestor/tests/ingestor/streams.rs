@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use testkit::{Publisher, TestDb, Transport};
 
 pub fn orders_to_send() -> usize {
@@ -84,4 +86,33 @@ pub async fn wait_for_orders(db: &TestDb, at_least: i64, patience: Duration) {
         db.count("orders").await >= at_least
     })
     .await;
+}
+
+/// The longest time between two consecutive commits of orders (their `stored_at`, the start of
+/// the transaction that stored them): the longest pause in ingestion.
+pub async fn longest_pause(db: &TestDb) -> f64 {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM max(gap))::float8 FROM ( \
+             SELECT stored_at - lag(stored_at) OVER (ORDER BY stored_at) AS gap \
+             FROM (SELECT DISTINCT stored_at FROM orders) commits) gaps",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// The longest pause in ingestion that ended between `from` and `until`, in seconds: the longest
+/// time between two consecutive commits, the later one in that window.
+pub async fn longest_pause_within(db: &TestDb, from: DateTime<Utc>, until: DateTime<Utc>) -> f64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(extract(epoch FROM max(gap))::float8, 0) FROM ( \
+             SELECT stored_at, stored_at - lag(stored_at) OVER (ORDER BY stored_at) AS gap \
+             FROM (SELECT DISTINCT stored_at FROM orders) commits) gaps \
+         WHERE stored_at > $1 AND stored_at <= $2",
+    )
+    .bind(from)
+    .bind(until)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
 }
