@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 
 use clap::{Command, CommandFactory, FromArgMatches, Subcommand};
-use service_kit::settings::name_missing;
+use service_kit::settings::{name_missing, with_env_aliases, BROKER_ALIASES};
 
 use crate::operator::Operation;
 use crate::Settings;
@@ -37,7 +37,7 @@ impl Invocation {
         let mut command = if starts_with_a_command(&args) {
             operator_command()
         } else {
-            command()
+            with_env_aliases(command(), BROKER_ALIASES, |name| std::env::var_os(name))?
         };
         let matches = command
             .try_get_matches_from_mut(args)

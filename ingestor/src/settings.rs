@@ -18,7 +18,9 @@ use crate::broker::Transport;
 /// Consumes orders from a NATS Streaming channel, or a JetStream stream, and stores them in Postgres.
 ///
 /// Every option can also be given as the environment variable named in brackets; a wrong value
-/// stops the ingestor at start. Log verbosity follows `RUST_LOG` (for example
+/// stops the ingestor at start. The broker's STAN_CHANNEL, STAN_DURABLE, STAN_CLIENT_ID,
+/// STAN_MAX_IN_FLIGHT and STAN_ACK_WAIT_SECS, which JetStream takes too, can also be given as
+/// BROKER_CHANNEL, BROKER_DURABLE, BROKER_CLIENT_ID, BROKER_MAX_IN_FLIGHT and BROKER_ACK_WAIT_SECS. Log verbosity follows `RUST_LOG` (for example
 /// `RUST_LOG=ingestor=debug,info`); the default is `info`. The `dead-letters` command lists the
 /// messages that were not valid orders and replays them. The database role must be allowed to
 /// create tables: migrations run at start.

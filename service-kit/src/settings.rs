@@ -3,7 +3,7 @@
 //! process takes (the database URL, a listening address, the log format). Each process declares
 //! its own settings, and parses what only it takes, with [`Setting::new`].
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -375,6 +375,50 @@ pub fn boolean() -> Setting<bool> {
     })
 }
 
+/// Transport-neutral names of the broker settings whose variables are named after NATS Streaming,
+/// as (alias, the setting's own variable). JetStream takes the same settings, and a deployment on
+/// it may rather say `BROKER_CHANNEL` than `STAN_CHANNEL`; see [`with_env_aliases`].
+pub const BROKER_ALIASES: &[(&str, &str)] = &[
+    ("BROKER_CHANNEL", "STAN_CHANNEL"),
+    ("BROKER_DURABLE", "STAN_DURABLE"),
+    ("BROKER_CLIENT_ID", "STAN_CLIENT_ID"),
+    ("BROKER_MAX_IN_FLIGHT", "STAN_MAX_IN_FLIGHT"),
+    ("BROKER_ACK_WAIT_SECS", "STAN_ACK_WAIT_SECS"),
+];
+
+/// `command` with each setting whose variable is an alias's own (`aliases`: (alias, variable)
+/// pairs; those `command` lacks are skipped) reading the alias instead, when the alias is set in
+/// the environment `var` reads and the variable is not. A wrong value is then named by the alias,
+/// the variable the user set. When both are set, to different values, the error names both: which
+/// one was meant cannot be known.
+pub fn with_env_aliases(
+    mut command: Command,
+    aliases: &[(&'static str, &'static str)],
+    var: impl Fn(&str) -> Option<OsString>,
+) -> Result<Command, clap::Error> {
+    for &(alias, name) in aliases {
+        let Some(id) = command
+            .get_arguments()
+            .find(|arg| arg.get_env() == Some(OsStr::new(name)))
+            .map(|arg| arg.get_id().clone())
+        else {
+            continue;
+        };
+        match (var(alias), var(name)) {
+            (Some(given), Some(own)) if given != own => {
+                let message =
+                    format!("{alias} and {name} are both set, to different values: set one\n");
+                return Err(
+                    clap::Error::raw(ErrorKind::ArgumentConflict, message).with_cmd(&command)
+                );
+            }
+            (Some(_), None) => command = command.mut_arg(id, |arg| arg.env(alias)),
+            _ => {}
+        }
+    }
+    Ok(command)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +493,87 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "error: --database-url (env SETTINGS_TEST_DATABASE_URL) is required\n"
+        );
+    }
+
+    fn aliased() -> Command {
+        Command::new("process").arg(
+            Arg::new("channel")
+                .long("channel")
+                .env("SETTINGS_TEST_CHANNEL")
+                .value_parser(Setting::new(|text: &str| {
+                    if text.contains('>') {
+                        Err("no wildcards".to_string())
+                    } else {
+                        Ok(text.to_string())
+                    }
+                })),
+        )
+    }
+
+    /// The environment of a test: `vars` and nothing else.
+    fn environment(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    const ALIASES: &[(&str, &str)] = &[
+        ("SETTINGS_TEST_NEUTRAL", "SETTINGS_TEST_CHANNEL"),
+        ("SETTINGS_TEST_OTHER", "SETTINGS_TEST_NOT_A_SETTING"),
+    ];
+
+    fn variable_read(command: &Command) -> String {
+        let arg = command.get_arguments().next().unwrap();
+        arg.get_env().unwrap().to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn an_alias_is_read_only_when_the_settings_own_variable_is_not_set() {
+        let only_alias = environment(&[("SETTINGS_TEST_NEUTRAL", "orders")]);
+        let command = with_env_aliases(aliased(), ALIASES, only_alias).unwrap();
+        assert_eq!(variable_read(&command), "SETTINGS_TEST_NEUTRAL");
+
+        let both_alike = environment(&[
+            ("SETTINGS_TEST_NEUTRAL", "orders"),
+            ("SETTINGS_TEST_CHANNEL", "orders"),
+        ]);
+        let command = with_env_aliases(aliased(), ALIASES, both_alike).unwrap();
+        assert_eq!(variable_read(&command), "SETTINGS_TEST_CHANNEL");
+
+        let neither = environment(&[]);
+        let command = with_env_aliases(aliased(), ALIASES, neither).unwrap();
+        assert_eq!(variable_read(&command), "SETTINGS_TEST_CHANNEL");
+    }
+
+    #[test]
+    fn an_alias_and_the_settings_variable_set_to_different_values_are_refused_naming_both() {
+        let both = environment(&[
+            ("SETTINGS_TEST_NEUTRAL", "orders"),
+            ("SETTINGS_TEST_CHANNEL", "other"),
+        ]);
+        let error = with_env_aliases(aliased(), ALIASES, both).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "error: SETTINGS_TEST_NEUTRAL and SETTINGS_TEST_CHANNEL are both set, to different \
+             values: set one\n"
+        );
+    }
+
+    #[test]
+    fn a_wrong_value_given_by_an_alias_is_named_by_the_alias() {
+        let only_alias = environment(&[("SETTINGS_TEST_NEUTRAL", "orders.>")]);
+        let command = with_env_aliases(aliased(), ALIASES, only_alias).unwrap();
+        let arg = command.get_arguments().next().unwrap();
+        let error = Setting::new(|_: &str| Err::<String, _>("no wildcards".to_string()))
+            .parse_ref(&command, Some(arg), OsStr::new("orders.>"))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "error: invalid value 'orders.>' for --channel (env SETTINGS_TEST_NEUTRAL): \
+             no wildcards\n"
         );
     }
 }

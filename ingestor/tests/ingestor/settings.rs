@@ -379,3 +379,32 @@ fn the_readme_lists_every_setting_with_its_default() {
     let readme = include_str!("../../../README.md");
     assert_readme_lists(readme, &settings_args(), "ingestor");
 }
+
+#[tokio::test]
+async fn the_broker_settings_can_be_given_by_their_transport_neutral_names() {
+    for &(alias, own) in service_kit::settings::BROKER_ALIASES {
+        let w = WRONG
+            .iter()
+            .find(|w| w.variable == own)
+            .unwrap_or_else(|| panic!("no wrong value of {own} in the table"));
+        let case = format!("{alias}={:?}", w.value);
+
+        // Read, and named, by the alias when it is the one set.
+        let output = ingestor(&[], &with(nowhere(), alias, w.value)).await;
+        let line = refusal(&output, &case);
+        assert!(
+            line.contains(&format!("{} (env {alias})", w.flag)),
+            "{case}: {line}"
+        );
+        assert!(line.contains(w.says), "{case}: {line}");
+
+        // The setting's own variable wins only when both agree; otherwise the ingestor cannot tell
+        // which was meant.
+        let both = with(with(nowhere(), alias, w.value), own, "other");
+        let line = refusal(&ingestor(&[], &both).await, &case);
+        assert_eq!(
+            line,
+            format!("error: {alias} and {own} are both set, to different values: set one")
+        );
+    }
+}

@@ -7,14 +7,17 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use service_kit::jetstream::stream_name;
-use service_kit::settings::{boolean, one_of, whole_number, Setting};
+use service_kit::settings::{
+    boolean, one_of, whole_number, with_env_aliases, Setting, BROKER_ALIASES,
+};
 
 /// Publishes orders to a NATS Streaming channel or a JetStream stream, for trying and loading the
 /// ingestor.
 ///
-/// Every option can also be given as the environment variable named in brackets. The options of
-/// one broker (--cluster-id; --stream, --jetstream-replicas, --no-create-stream) are refused on
-/// the command line with the other broker, and ignored when they come from the environment.
+/// Every option can also be given as the environment variable named in brackets (STAN_CHANNEL also
+/// as BROKER_CHANNEL). The options of one broker (--cluster-id; --stream, --jetstream-replicas,
+/// --no-create-stream) are refused on the command line with the other broker, and ignored when
+/// they come from the environment.
 #[derive(Debug, Parser)]
 #[command(name = "publisher", version)]
 pub struct Cli {
@@ -165,7 +168,9 @@ impl Cli {
     pub fn try_from_args(
         args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
     ) -> Result<Cli, clap::Error> {
-        let mut command = Cli::command();
+        let mut command = with_env_aliases(Cli::command(), BROKER_ALIASES, |name| {
+            std::env::var_os(name)
+        })?;
         let matches = command.try_get_matches_from_mut(args)?;
         let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         match cli.option_of_the_other_broker(&matches) {

@@ -280,6 +280,40 @@ fn the_broker_and_the_stream_can_be_chosen_by_their_environment_variables() {
 }
 
 #[test]
+fn the_channel_can_be_given_by_its_transport_neutral_name() {
+    let destination = Destination::new(Broker::JetStream);
+
+    let run = publisher_with(
+        &jetstream_url(),
+        &[
+            ("BROKER", "jetstream"),
+            ("JETSTREAM_STREAM", &destination.stream),
+            ("BROKER_CHANNEL", &destination.channel),
+        ],
+        &["file", SAMPLE_PATH],
+    );
+
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        destination.received(1),
+        vec![testkit::sample_order().to_vec()]
+    );
+
+    let both = publisher_with(
+        &jetstream_url(),
+        &[
+            ("BROKER_CHANNEL", &destination.channel),
+            ("STAN_CHANNEL", "other"),
+        ],
+        &["file", SAMPLE_PATH],
+    );
+    assert_refused_in_one_line(
+        &both,
+        "BROKER_CHANNEL and STAN_CHANNEL are both set, to different values: set one",
+    );
+}
+
+#[test]
 fn a_wrong_broker_is_refused_in_one_line_that_names_the_setting() {
     let by_flag = publisher_at(&jetstream_url(), &["--broker", "kafka", "valid", "1"]);
     let by_variable = publisher_with(&jetstream_url(), &[("BROKER", "kafka")], &["valid", "1"]);

@@ -54,6 +54,7 @@ fn publisher_command(nats_url: &str, args: &[&str]) -> Command {
         // Through the environment, so that a test can still give --cluster-id.
         .env("STAN_CLUSTER_ID", testkit::stan_cluster_id())
         .env_remove("STAN_CHANNEL")
+        .env_remove("BROKER_CHANNEL")
         .env_remove("BROKER")
         .env_remove("JETSTREAM_STREAM")
         .env_remove("JETSTREAM_REPLICAS")
