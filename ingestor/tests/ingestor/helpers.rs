@@ -146,6 +146,30 @@ impl TestBed {
         }
     }
 
+    /// The ingestor binary as a child process, with `env` added to its environment, once it serves
+    /// `/metrics`: the child, and the address it serves them on (a port of its own choosing, which
+    /// it logs), so that several can run side by side and be scraped.
+    pub async fn spawn_ingestor_process_serving_metrics(
+        &self,
+        client_id: &str,
+        env: &[(&str, &str)],
+    ) -> (ChildIngestor, SocketAddr) {
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .copied()
+            .chain([("LOG_FORMAT", "json")])
+            .collect();
+        let mut child = self.spawn_ingestor_process_logging(client_id, &env);
+        let line = child.logged_line("serving /metrics", PATIENCE).await;
+        let logged: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the ingestor's log line {line:?} is not JSON: {e}"));
+        let address = logged["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in the ingestor's log line {line:?}"));
+        (child, address)
+    }
+
     fn ingestor_command(&self, client_id: &str) -> Command {
         let s = self.settings(client_id);
         let mut command = Command::new(env!("CARGO_BIN_EXE_ingestor"));
@@ -339,6 +363,12 @@ impl ChildIngestor {
 
     /// Waits until it has logged a line that contains `text`; panics after `limit`.
     pub async fn logged(&mut self, text: &str, limit: Duration) {
+        self.logged_line(text, limit).await;
+    }
+
+    /// Waits until it has logged a line that contains `text`, and returns that line; panics after
+    /// `limit`.
+    pub async fn logged_line(&mut self, text: &str, limit: Duration) -> String {
         let log = self
             .log
             .as_mut()
@@ -346,17 +376,16 @@ impl ChildIngestor {
         let found = tokio::time::timeout(limit, async {
             while let Some(line) = log.recv().await {
                 if line.contains(text) {
-                    return true;
+                    return Some(line);
                 }
             }
-            false
+            None
         })
         .await;
-        assert_eq!(
-            found,
-            Ok(true),
-            "the ingestor did not log {text:?} within {limit:?}"
-        );
+        match found {
+            Ok(Some(line)) => line,
+            _ => panic!("the ingestor did not log {text:?} within {limit:?}"),
+        }
     }
 }
 

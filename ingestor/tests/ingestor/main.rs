@@ -11,5 +11,6 @@ mod jetstream;
 mod metrics;
 mod operator;
 mod settings;
+mod several;
 mod shutdown;
 mod streams;

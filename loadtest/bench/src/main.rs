@@ -37,6 +37,9 @@ enum Command {
     Warmup(warmup::Args),
     /// Writes the Markdown report from the JSON results of a run.
     Report(report::Args),
+    /// Writes the Markdown report of a run of `loadtest/ingest-scaling`: one ingestor against
+    /// several on one durable.
+    ScalingReport(report::scaling::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Freshness(args) => runtime.block_on(freshness::run(args)),
         Command::Warmup(args) => runtime.block_on(warmup::run(args)),
         Command::Report(args) => report::run(args),
+        Command::ScalingReport(args) => report::scaling::run(args),
     }
 }
 

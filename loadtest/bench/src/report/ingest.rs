@@ -35,12 +35,13 @@ pub fn write(w: &mut String, r: &Results) -> anyhow::Result<()> {
         thousands(drain.orders),
         thousands(drain.orders_per_second_by_stored_at as u64)
     )?;
-    writeln!(
-        w,
-        "| … and served by the api | {} | {:.2} | |",
-        thousands(drain.orders),
-        drain.seconds_to_visible
-    )?;
+    if let Some(seconds) = drain.seconds_to_visible {
+        writeln!(
+            w,
+            "| … and served by the api | {} | {seconds:.2} | |",
+            thousands(drain.orders),
+        )?;
+    }
     writeln!(
         w,
         "| plain batched insert, `UNNEST` (ceiling) | {} | {:.2} | {} |",

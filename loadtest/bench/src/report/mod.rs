@@ -6,6 +6,7 @@ mod cpu;
 mod freshness;
 mod ingest;
 mod inputs;
+pub mod scaling;
 mod targets;
 mod warmup;
 
