@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -13,15 +13,8 @@ use super::inputs::{read, Cpu};
 use super::{median, thousands};
 use crate::drain::{DrainResult, IngestorFigures, LockSamples};
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The folder of the run's results.
-    #[arg(long)]
-    results: PathBuf,
-    /// Where to write the report.
-    #[arg(long)]
-    out: PathBuf,
-}
+/// The same as the main report's: the run's results folder and where to write.
+pub use super::Args;
 
 /// What `loadtest/ingest-scaling` records about the run itself.
 #[derive(Deserialize)]
