@@ -2,6 +2,10 @@
 
 use std::sync::Arc;
 
+/// How long [`StanPublisher::publish_all`] keeps publishing a message the broker does not
+/// acknowledge.
+pub const PUBLISH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The STAN server every test shares: `TEST_NATS_URL`, as set by `scripts/test`.
 pub fn stan_url() -> String {
     crate::env_or("TEST_NATS_URL", "nats://127.0.0.1:4223")
@@ -40,18 +44,37 @@ impl StanPublisher {
         &self.channel
     }
 
-    /// Publishes each message in order and waits for the broker's acknowledgement of each.
+    /// Publishes each message in order and waits for the broker's acknowledgement of each. The
+    /// `stan` crate waits 1 s for an acknowledgement, which a broker on a busy disk (a test
+    /// restarting Postgres beside it) can miss: a message whose acknowledgement is late is
+    /// published again, as the project's publisher does, for up to [`PUBLISH_PATIENCE`]. The
+    /// channel may then hold it twice, which the ingestor stores once.
     pub async fn publish_all(&self, messages: Vec<Vec<u8>>) {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             for m in messages {
-                this.client
-                    .publish(&this.channel, m)
-                    .expect("publish to STAN");
+                this.publish_until_acknowledged(&m);
             }
         })
         .await
         .expect("the publish thread");
+    }
+
+    fn publish_until_acknowledged(&self, message: &[u8]) {
+        let started = std::time::Instant::now();
+        loop {
+            match self.client.publish(&self.channel, message) {
+                Ok(()) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    assert!(
+                        started.elapsed() < PUBLISH_PATIENCE,
+                        "publish to STAN: no acknowledgement within {PUBLISH_PATIENCE:?}: {e}"
+                    );
+                    eprintln!("publish to STAN: {e}; publishing the message again");
+                }
+                Err(e) => panic!("publish to STAN: {e}"),
+            }
+        }
     }
 }
 
