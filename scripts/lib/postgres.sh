@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 #
 # pg_start / pg_stop / pg_psql / pg_setup_service_db and their helpers:
-# a private PostgreSQL server per instance.
+# a private PostgreSQL server per instance; pg_start_standby / pg_standby_state:
+# an instance that is a hot standby of another's server.
 #
 # Part of scripts/lib.sh, which sources it; do not source it alone.
 
@@ -134,6 +135,14 @@ shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
 full_page_writes = on
+# A standby (pg_start_standby) streams from this server. These are the
+# defaults of PostgreSQL 15, written down because the standby relies on them;
+# wal_keep_size keeps enough WAL for a standby stopped for a while to catch
+# up without a replication slot, which would keep WAL forever for a standby
+# that is gone. pg_hba.conf (initdb's) trusts replication from 127.0.0.1.
+wal_level = replica
+max_wal_senders = 10
+wal_keep_size = 256MB
 ${PG_SETTINGS:-}
 EOF
     if [[ $EUID -eq 0 ]]; then
@@ -161,6 +170,84 @@ pg_stop() {
     log "stopping PostgreSQL '$name'"
     as_pg_user "$(instance_dir "$name")" "$PG_BIN/pg_ctl" -D "$(pg_data_dir "$name")" \
         -m fast -w -t 60 stop >/dev/null
+}
+
+# pg_system_id NAME: the system identifier of the data folder of instance NAME
+# (the same on a primary and on the standbys copied from it); empty if none.
+pg_system_id() {
+    local data
+    data="$(pg_data_dir "$1")"
+    [[ -f "$data/PG_VERSION" ]] || return 0
+    as_pg_user "$(instance_dir "$1")" "$PG_BIN/pg_controldata" -D "$data" 2>/dev/null |
+        sed -n 's/^Database system identifier: *//p'
+}
+
+# pg_start_standby NAME PORT PRIMARY PRIMARY_PORT: start (creating it if
+# needed) instance NAME as a hot standby of the running server of instance
+# PRIMARY, on 127.0.0.1:PRIMARY_PORT, listening on 127.0.0.1:PORT. Its data is
+# a copy made by `pg_basebackup -R`, which writes standby.signal and the
+# primary_conninfo it streams WAL with; the copy is made again when PRIMARY
+# was created anew since (its system identifier differs). Idempotent.
+pg_start_standby() {
+    local name="$1" port="$2" primary="$3" primary_port="$4"
+    detect_pg_bin || die "PostgreSQL is not installed (run ensure_postgres_installed)"
+    local inst data logfile primary_id
+    inst="$(instance_dir "$name")"
+    data="$inst/postgres"
+    logfile="$inst/logs/postgres.log"
+    primary_id="$(pg_system_id "$primary")"
+    [[ -n "$primary_id" ]] || die "PostgreSQL '$primary' has no data: start it first"
+
+    if [[ -f "$data/PG_VERSION" && "$(pg_system_id "$name")" != "$primary_id" ]]; then
+        log "'$name' is no copy of PostgreSQL '$primary' (created anew since?): copying it again"
+        pg_stop "$name"
+        rm -rf "$data"
+    fi
+    if [[ ! -f "$data/PG_VERSION" ]]; then
+        rm -rf "$data"
+        mkdir -p "$data"
+        chmod 700 "$data"
+        touch "$logfile"
+        if [[ $EUID -eq 0 ]]; then
+            chown postgres: "$data" "$logfile"
+        fi
+        log "copying PostgreSQL '$primary' (127.0.0.1:$primary_port) into standby '$name'"
+        # -X stream: the WAL written during the copy comes with it; -c fast:
+        # an immediate checkpoint rather than waiting for the next one.
+        if ! as_pg_user "$inst" "$PG_BIN/pg_basebackup" \
+            -d "host=127.0.0.1 port=$primary_port user=postgres application_name=$name" \
+            -D "$data" -R -X stream -c fast >>"$logfile" 2>&1; then
+            show_log_tail "$logfile"
+            rm -rf "$data"
+            die "pg_basebackup from PostgreSQL '$primary' failed"
+        fi
+    fi
+    [[ -f "$data/standby.signal" ]] ||
+        die "PostgreSQL '$name' is not a standby (no standby.signal); remove $data to copy the primary again"
+    PG_SETTINGS="${PG_SETTINGS:-}"$'\n'"hot_standby = on" pg_start "$name" "$port"
+}
+
+# pg_standby_state PORT PRIMARY_PORT: one line on the standby at PORT: whether
+# it is in recovery, and how far its replay is behind the primary's current
+# WAL position (in bytes), or behind what it received when the primary does
+# not answer.
+pg_standby_state() {
+    local port="$1" primary_port="$2" lsn
+    lsn="$(pg_psql "$primary_port" postgres -At -c 'SELECT pg_current_wal_lsn()' 2>/dev/null)" ||
+        lsn=""
+    pg_psql "$port" postgres -At -v lsn="$lsn" 2>/dev/null <<'SQL' || printf 'not answering\n'
+SELECT coalesce(CASE
+    WHEN NOT pg_is_in_recovery() THEN 'NOT in recovery: not a standby any more'
+    ELSE 'in recovery, replay '
+        || CASE WHEN :'lsn' = ''
+            THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+                 || ' bytes behind what it received (primary not answering)'
+            ELSE greatest(0, pg_wal_lsn_diff(NULLIF(:'lsn', '')::pg_lsn, pg_last_wal_replay_lsn()))
+                 || ' bytes behind the primary'
+           END
+        || CASE WHEN pg_is_wal_replay_paused() THEN ' (paused)' ELSE '' END
+END, 'in recovery, no WAL received yet')
+SQL
 }
 
 # pg_psql PORT DB ARGS...: run psql as superuser `postgres` over TCP.

@@ -2,7 +2,9 @@
 //! `scripts/test` starts. Each test gets a database and a channel of its own. [`settings`] runs
 //! a process's binary to test its settings, which needs no server. [`PrivateStan`],
 //! [`PrivateJetStream`], [`StanCluster`] and [`JetStreamCluster`] are brokers of a test's own, to
-//! kill and restart.
+//! kill and restart; [`PrivatePostgres`] is a Postgres server of a test's own, and
+//! [`PrivatePostgres::standby`] a hot standby of it ([`PrivateStandby`]) whose replay a test can
+//! pause, stop and wait for.
 
 mod broker;
 mod cluster;
@@ -14,6 +16,7 @@ mod private_stan;
 mod server;
 pub mod settings;
 mod stan;
+mod standby;
 mod wait;
 
 pub use broker::{
@@ -27,8 +30,9 @@ pub use private_jetstream::PrivateJetStream;
 pub use private_stan::PrivateStan;
 pub use stan::{
     stan_cluster_id, stan_monitor_url, stan_url, subscription_state, StanPublisher,
-    SubscriptionState,
+    SubscriptionState, PUBLISH_PATIENCE,
 };
+pub use standby::PrivateStandby;
 pub use wait::wait_until;
 
 /// A name no other test uses, for databases, channels and durables.

@@ -1,10 +1,14 @@
-//! A Postgres server of a test's own, to stop and start.
+//! A Postgres server of a test's own, to stop and start (and, in `standby.rs`, copy as a hot
+//! standby).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 /// A Postgres server of a test's own, for tests that stop and start it. Its data lives in a
-/// temporary folder that is removed when the value is dropped.
+/// temporary folder that is removed when the value is dropped. It accepts replication
+/// connections from 127.0.0.1 (initdb's `pg_hba.conf` with `--auth=trust`, and PostgreSQL's
+/// defaults `wal_level = replica`, `max_wal_senders = 10`), so [`PrivatePostgres::standby`] can
+/// copy it.
 pub struct PrivatePostgres {
     dir: PathBuf,
     /// The data folder is a child of `dir`, so that the log can sit beside it.
@@ -14,14 +18,7 @@ pub struct PrivatePostgres {
 
 impl PrivatePostgres {
     pub fn start() -> PrivatePostgres {
-        let dir = std::env::temp_dir().join(crate::unique_name("pg"));
-        std::fs::create_dir_all(&dir).expect("create the data folder");
-        let port = crate::free_port();
-        let data = dir.join("data").to_str().expect("a UTF-8 path").to_string();
-        let pg = PrivatePostgres { dir, data, port };
-        if is_root() {
-            run(Command::new("chown").args(["-R", "postgres"]).arg(&pg.dir));
-        }
+        let pg = PrivatePostgres::without_data("pg");
         pg.pg_bin(
             "initdb",
             &[
@@ -36,6 +33,20 @@ impl PrivatePostgres {
             ],
         );
         pg.resume();
+        pg
+    }
+
+    /// A free port and an empty temporary folder (that the `postgres` user owns when we are root),
+    /// where the data folder is still to be made.
+    pub(crate) fn without_data(prefix: &str) -> PrivatePostgres {
+        let dir = std::env::temp_dir().join(crate::unique_name(prefix));
+        std::fs::create_dir_all(&dir).expect("create the data folder");
+        let port = crate::free_port();
+        let data = dir.join("data").to_str().expect("a UTF-8 path").to_string();
+        let pg = PrivatePostgres { dir, data, port };
+        if is_root() {
+            run(Command::new("chown").args(["-R", "postgres"]).arg(&pg.dir));
+        }
         pg
     }
 
@@ -70,12 +81,12 @@ impl PrivatePostgres {
         );
     }
 
-    fn data(&self) -> &str {
+    pub(crate) fn data(&self) -> &str {
         &self.data
     }
 
     /// Postgres refuses to run as root: run its programs as the `postgres` user when we are root.
-    fn pg_bin(&self, program: &str, args: &[&str]) {
+    pub(crate) fn pg_bin(&self, program: &str, args: &[&str]) {
         run(&mut pg_command(program, args));
     }
 }
