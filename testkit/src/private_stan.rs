@@ -4,6 +4,18 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The heartbeats of the NATS Streaming servers tests run, a private one or a cluster's nodes: a
+/// client that misses three in a row, one a second, is dropped within seconds instead of the
+/// server's default of minutes.
+pub(crate) const HEARTBEATS: [&str; 6] = [
+    "--hb_interval",
+    "1s",
+    "--hb_timeout",
+    "1s",
+    "--hb_fail_count",
+    "3",
+];
+
 /// A NATS Streaming server of a test's own, on its file store, for tests that restart it. Its data
 /// lives in a temporary folder that is removed when the value is dropped.
 pub struct PrivateStan {
@@ -108,14 +120,7 @@ impl PrivateStan {
                 &self.monitor_port.to_string(),
             ])
             .args(["--max_channels", "0", "--max_msgs", "0", "--max_bytes", "0"])
-            .args([
-                "--hb_interval",
-                "1s",
-                "--hb_timeout",
-                "1s",
-                "--hb_fail_count",
-                "3",
-            ])
+            .args(HEARTBEATS)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

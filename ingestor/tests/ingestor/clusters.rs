@@ -141,40 +141,26 @@ struct Struck {
 async fn strike<T: Topology>(cluster: &mut T, bed: &TestBed, fault: Fault) -> (Duration, String) {
     let leader = cluster.leader(bed).await;
     let started = Instant::now();
-    let what = match fault {
-        Fault::KillLeader => {
-            cluster.kill(leader);
-            let next = cluster.leader(bed).await;
-            assert_ne!(next, leader, "a killed node cannot lead");
-            let election = started.elapsed();
-            cluster.restart(leader).await;
-            cluster.leader(bed).await;
-            return (
-                election,
-                format!("killed the leader, node {leader}; node {next} leads"),
-            );
-        }
-        Fault::KillFollower => {
-            let follower = (leader + 1) % 3;
-            cluster.kill(follower);
-            let still = cluster.leader(bed).await;
-            let election = started.elapsed();
-            cluster.restart(follower).await;
-            cluster.leader(bed).await;
-            return (
-                election,
-                format!("killed the follower node {follower}; node {still} leads"),
-            );
-        }
+    let (node, role) = match fault {
+        Fault::KillLeader => (leader, "the leader"),
+        Fault::KillFollower => ((leader + 1) % 3, "a follower"),
         Fault::RestartAll => {
             cluster.restart_all().await;
-            format!(
-                "killed and restarted every node; node {} leads",
-                cluster.leader(bed).await
-            )
+            let next = cluster.leader(bed).await;
+            let what = format!("killed and restarted every node; node {next} leads");
+            return (started.elapsed(), what);
         }
     };
-    (started.elapsed(), what)
+    cluster.kill(node);
+    let next = cluster.leader(bed).await;
+    let election = started.elapsed();
+    assert_ne!(next, node, "a killed node cannot lead");
+    cluster.restart(node).await;
+    cluster.leader(bed).await;
+    (
+        election,
+        format!("killed {role}, node {node}; node {next} leads"),
+    )
 }
 
 /// The publisher, run in this process as its binary would run: `count` generated orders of the

@@ -74,13 +74,8 @@ impl Broker for Stan {
             "0",
             "--max_age",
             "0s",
-            "--hb_interval",
-            "1s",
-            "--hb_timeout",
-            "1s",
-            "--hb_fail_count",
-            "3",
         ]));
+        args.extend(strings(&crate::private_stan::HEARTBEATS));
         args
     }
 

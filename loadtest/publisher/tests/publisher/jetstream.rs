@@ -255,50 +255,36 @@ fn a_message_larger_than_the_server_accepts_fails_the_run_at_once_with_the_serve
 
 #[test]
 fn the_broker_and_the_stream_can_be_chosen_by_their_environment_variables() {
-    let destination = Destination::new(Broker::JetStream);
+    // The channel by its own variable, and by its transport-neutral name.
+    for channel_variable in ["STAN_CHANNEL", "BROKER_CHANNEL"] {
+        let destination = Destination::new(Broker::JetStream);
 
-    let run = publisher_with(
-        &jetstream_url(),
-        &[
-            ("BROKER", "jetstream"),
-            ("JETSTREAM_STREAM", &destination.stream),
-            ("STAN_CHANNEL", &destination.channel),
-        ],
-        &["file", SAMPLE_PATH],
-    );
+        let run = publisher_with(
+            &jetstream_url(),
+            &[
+                ("BROKER", "jetstream"),
+                ("JETSTREAM_STREAM", &destination.stream),
+                (channel_variable, &destination.channel),
+            ],
+            &["file", SAMPLE_PATH],
+        );
 
-    assert!(run.success, "{}", run.stderr);
-    assert_eq!(
-        destination.received(1),
-        vec![testkit::sample_order().to_vec()]
-    );
-    let to = format!(
-        "to subject {} (stream {})",
-        destination.channel, destination.stream
-    );
-    assert!(run.stdout.contains(&to), "{}", run.stdout);
+        assert!(run.success, "{channel_variable}: {}", run.stderr);
+        assert_eq!(
+            destination.received(1),
+            vec![testkit::sample_order().to_vec()]
+        );
+        let to = format!(
+            "to subject {} (stream {})",
+            destination.channel, destination.stream
+        );
+        assert!(run.stdout.contains(&to), "{}", run.stdout);
+    }
 }
 
 #[test]
-fn the_channel_can_be_given_by_its_transport_neutral_name() {
+fn the_channel_by_both_its_names_with_different_values_is_refused() {
     let destination = Destination::new(Broker::JetStream);
-
-    let run = publisher_with(
-        &jetstream_url(),
-        &[
-            ("BROKER", "jetstream"),
-            ("JETSTREAM_STREAM", &destination.stream),
-            ("BROKER_CHANNEL", &destination.channel),
-        ],
-        &["file", SAMPLE_PATH],
-    );
-
-    assert!(run.success, "{}", run.stderr);
-    assert_eq!(
-        destination.received(1),
-        vec![testkit::sample_order().to_vec()]
-    );
-
     let both = publisher_with(
         &jetstream_url(),
         &[
