@@ -66,11 +66,16 @@ pidfile_pid() {
 
 # wait_exec PID PROGRAM: wait (up to 5 s) until the child PID, just forked,
 # has executed PROGRAM or is gone. Until then its command line is the shell's,
-# and a check of the command line would take it for a dead process.
+# or that of `env` and `setsid`, which start PROGRAM and name it among their
+# arguments; and while one of them executes the next, its command line reads
+# empty. A check of the command line meanwhile would take it for a dead
+# process, so the wait lasts until the first word is neither env nor setsid.
 wait_exec() {
-    local pid="$1" program="$2" i
+    local pid="$1" program="$2" i cmdline first
     for ((i = 0; i < 50; i++)); do
-        if [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$program"* ]] ||
+        cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+        first="${cmdline%% *}"
+        if [[ "$cmdline" == *"$program"* && "${first##*/}" != env && "${first##*/}" != setsid ]] ||
             ! pid_running "$pid"; then
             return 0
         fi
