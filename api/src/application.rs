@@ -22,6 +22,7 @@ pub struct Application {
     address: SocketAddr,
     database: Database,
     database_description: String,
+    standby_description: Option<String>,
     catch_up_interval: Duration,
     shutdown_grace: Duration,
     admin_token: Option<AdminToken>,
@@ -43,8 +44,15 @@ impl Application {
         Ok(Application {
             acceptor,
             address,
-            database: Database::connect_lazy(&settings.database.connect_options()),
+            database: Database::connect_lazy(
+                &settings.database.connect_options(),
+                settings
+                    .database_read()
+                    .map(|standby| standby.connect_options())
+                    .as_ref(),
+            ),
             database_description: settings.database.describe(),
+            standby_description: settings.database_read().map(|standby| standby.describe()),
             catch_up_interval: settings.catch_up_interval,
             shutdown_grace: settings.shutdown_grace,
             served_by: crate::http::served_by_header(&replica_name),
@@ -65,6 +73,7 @@ impl Application {
             address = %self.address,
             replica = %self.replica_name,
             database = %self.database_description,
+            standby = self.standby_description.as_deref().unwrap_or("none"),
             dead_letter_listing = if self.admin_token.is_some() { "enabled" } else { "disabled" },
             "starting"
         );
@@ -86,7 +95,7 @@ impl Application {
         let server = Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(
             crate::http::routes(
                 cache,
-                self.database.reads.clone(),
+                self.database.primary.clone(),
                 self.admin_token,
                 metrics,
                 self.served_by,

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use service_kit::settings::{host_name, name_missing, socket_address, DatabaseSettings, Setting};
+use service_kit::settings::{database_url, host_name, name_missing, socket_address, Secret};
+use service_kit::settings::{DatabaseSettings, Setting};
 use service_kit::settings::{HttpLimitSettings, LogSettings};
 
 use crate::http::AdminToken;
@@ -23,6 +24,34 @@ use crate::http::AdminToken;
 pub struct Settings {
     #[command(flatten)]
     pub database: DatabaseSettings,
+
+    /// PostgreSQL URL of a hot standby (a streaming replica) of `--database-url`, for the reads
+    /// of orders: the warm-up, the catch-ups and the orders the cache does not hold. `LISTEN`, the
+    /// dead-letter listing and the check of how far the standby is behind stay on the primary.
+    /// While the standby lags, the api waits for it rather than serve less than the primary has
+    /// committed; while it cannot be reached, the api reads the primary. Its value is never
+    /// printed [default: read the primary].
+    #[arg(
+        long = "database-read-url",
+        env = "DATABASE_READ_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        value_parser = database_url()
+    )]
+    pub database_read_url: Option<Secret>,
+
+    /// The most bytes of order documents the cache keeps in memory, as a number of bytes or with
+    /// a unit: `KiB`, `MiB` or `GiB` (e.g. `256MiB`). Orders beyond it are read from the database
+    /// when asked for, and kept if they are asked for often; every stored id is still known in a
+    /// few bytes, so an id that was never stored is answered without the database
+    /// [default: no limit, every order in memory].
+    #[arg(
+        long = "cache-max-bytes",
+        env = "CACHE_MAX_BYTES",
+        value_name = "BYTES",
+        value_parser = byte_size()
+    )]
+    pub cache_max_bytes: Option<u64>,
 
     #[command(flatten)]
     pub http: HttpLimitSettings,
@@ -98,6 +127,13 @@ impl Settings {
         Settings::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
     }
 
+    /// Where the orders are read from: the standby of `--database-read-url`, if any.
+    pub fn database_read(&self) -> Option<DatabaseSettings> {
+        self.database_read_url.as_ref().map(|url| DatabaseSettings {
+            database_url: url.clone(),
+        })
+    }
+
     /// The replica's name: `--replica-name` (unless blank), else the host name, else the process id.
     pub fn replica_name(&self) -> String {
         self.replica_name
@@ -113,6 +149,34 @@ fn admin_token() -> Setting<AdminToken> {
             return Err("must not be empty; leave it unset to keep the listing off".to_string());
         }
         AdminToken::new(token).map_err(|why| format!("the token {why}"))
+    })
+}
+
+/// A number of bytes, at least 1, bare or with a binary unit: `65536`, `64KiB`, `256MiB`, `2GiB`.
+fn byte_size() -> Setting<u64> {
+    Setting::new(|text| {
+        let text = text.trim();
+        let digits = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits);
+        let scale: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            _ => 0,
+        };
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .filter(|bytes| *bytes > 0)
+            .ok_or_else(|| {
+                "must be a whole number of bytes, at least 1, bare or with KiB, MiB or GiB \
+                 (e.g. 256MiB)"
+                    .to_string()
+            })
     })
 }
 

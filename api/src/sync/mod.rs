@@ -40,7 +40,7 @@ pub async fn run(
     let wake = Notify::new();
     tokio::select! {
         never = listener::listen(&db.listener, &wake, &metrics) => never,
-        never = keep_current(&db.reads, &cache, &metrics, &wake, catch_up_interval) => never,
+        never = keep_current(&db.orders, &cache, &metrics, &wake, catch_up_interval) => never,
     }
 }
 

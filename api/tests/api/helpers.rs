@@ -30,6 +30,8 @@ pub struct TestApp {
 pub fn settings(database_url: &str) -> Settings {
     Settings {
         database: DatabaseSettings::from_url(database_url).expect("a Postgres URL"),
+        database_read_url: None,
+        cache_max_bytes: None,
         api_addr: "127.0.0.1:0".parse().unwrap(),
         http: Default::default(),
         log: Default::default(),
