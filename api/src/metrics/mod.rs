@@ -26,6 +26,10 @@ pub struct Metrics {
     pub cache_lag: Gauge,
     pub catch_ups: Counter,
     pub listener_reconnects: Counter,
+    pub committed_seq: Gauge,
+    pub standby_lag: Gauge,
+    pub standby_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub standby_fallbacks: Counter,
 }
 
 impl Metrics {
@@ -75,6 +79,34 @@ impl Metrics {
             "Times the LISTEN connection was lost and came back",
             listener_reconnects.clone(),
         );
+        let committed_seq = Gauge::default();
+        registry.register(
+            "orders_committed_seq",
+            "The highest seq the primary has committed, as its notifications (and a read at each \
+             LISTEN) tell",
+            committed_seq.clone(),
+        );
+        let standby_lag = Gauge::default();
+        registry.register(
+            "orders_standby_lag_seq",
+            "How far, in seq, the orders read from the standby were behind the primary's latest \
+             commit, as of the latest catch-up (0 without a standby)",
+            standby_lag.clone(),
+        );
+        let standby_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "orders_standby_lag",
+            "How long the standby has been behind the primary's latest commit, as of the latest \
+             catch-up (0 when level)",
+            Unit::Seconds,
+            standby_lag_seconds.clone(),
+        );
+        let standby_fallbacks = Counter::default();
+        registry.register(
+            "orders_standby_fallbacks",
+            "Reads of orders that went to the primary because the standby failed",
+            standby_fallbacks.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -84,6 +116,10 @@ impl Metrics {
             cache_lag,
             catch_ups,
             listener_reconnects,
+            committed_seq,
+            standby_lag,
+            standby_lag_seconds,
+            standby_fallbacks,
         }
     }
 

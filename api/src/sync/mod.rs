@@ -8,8 +8,16 @@
 //! Start-up: the listener's `LISTEN` comes first, then the warm-up read, so that no commit can fall
 //! between the two unnoticed. A periodic read bounds how stale the cache can be should a wake-up
 //! ever be lost.
+//!
+//! With a hot standby (`--database-read-url`), the reads go to the standby and `LISTEN` stays on
+//! the primary (`standby.rs`). The listener then also tells how far the primary has committed
+//! (`committed.rs`); a read that comes back short of it is repeated until the standby has
+//! replayed that far, and the api becomes ready only once it holds every order the primary had
+//! committed when `LISTEN` was in place.
 
+mod committed;
 mod listener;
+mod standby;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,6 +26,8 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
+use self::committed::Committed;
+use self::standby::{Lag, Next, Reader};
 use crate::cache::{OrderCache, Page};
 use crate::database::Database;
 use crate::metrics::Metrics;
@@ -38,56 +48,101 @@ pub async fn run(
     catch_up_interval: Duration,
 ) -> Infallible {
     let wake = Notify::new();
+    let committed = Committed::default();
+    let reader = Reader::new(db.clone());
     tokio::select! {
-        never = listener::listen(&db.listener, &wake, &metrics) => never,
-        never = keep_current(&db.orders, &cache, &metrics, &wake, catch_up_interval) => never,
+        never = listener::listen(&db.listener, &wake, &committed, &metrics) => never,
+        never = keep_current(reader, &cache, &metrics, &wake, &committed, catch_up_interval) => never,
     }
 }
 
 async fn keep_current(
-    pool: &PgPool,
+    mut reader: Reader,
     cache: &OrderCache,
     metrics: &Metrics,
     wake: &Notify,
+    committed: &Committed,
     catch_up_interval: Duration,
 ) -> Infallible {
-    // The first wake-up says that the LISTEN is in place: from now on no commit goes unnoticed.
+    // The first wake-up says that the LISTEN is in place: from now on no commit goes unnoticed,
+    // and `committed` holds what the primary had committed by then.
     tracing::info!("waiting for the LISTEN connection before loading the stored orders");
     wake.notified().await;
+    let ready_at = committed.get();
     let started = Instant::now();
     let mut backoff = Backoff::new("reading new orders");
+    let mut lag = Lag::default();
     loop {
         let reading = Instant::now();
-        match catch_up(pool, cache, metrics).await {
+        let read = reader
+            .read(metrics, |pool| catch_up(pool, cache, metrics))
+            .await;
+        let next = match read {
             Ok(read) => {
                 backoff.succeeded();
                 metrics.catch_ups.inc();
+                let watermark = cache.watermark();
+                metrics.committed_seq.set(committed.get());
+                let next = lag.observe(reader.has_standby(), watermark, committed.get(), metrics);
+                if next != Next::Wait && lag.check_target() {
+                    check_target(&reader, committed).await;
+                }
                 if !cache.is_ready() {
-                    cache.mark_ready();
-                    tracing::info!(
-                        orders = cache.len(),
-                        watermark = cache.watermark(),
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        "loaded the stored orders: ready"
-                    );
+                    // Every order the primary had committed when LISTEN was in place (less, if
+                    // that claim was corrected since).
+                    if watermark >= ready_at.min(committed.get()) {
+                        cache.mark_ready();
+                        tracing::info!(
+                            orders = cache.len(),
+                            watermark,
+                            duration_ms = started.elapsed().as_millis() as u64,
+                            "loaded the stored orders: ready"
+                        );
+                    }
                 } else if read > 0 {
                     tracing::debug!(
                         orders = read,
-                        watermark = cache.watermark(),
+                        watermark,
                         read_us = reading.elapsed().as_micros() as u64,
                         "applied new orders"
                     );
                 }
+                next
             }
             Err(error) => {
                 backoff.failed(&error);
                 backoff.pause().await;
                 continue;
             }
-        }
+        };
+        let pause = match next {
+            Next::Wait => catch_up_interval,
+            Next::Poll(pause) => pause.min(catch_up_interval),
+        };
         tokio::select! {
             () = wake.notified() => {}
-            () = tokio::time::sleep(catch_up_interval) => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Asks the primary whether the commit a lagging reader waits for is real (any role may send a
+/// notification, with any payload), and corrects the target if it is not.
+async fn check_target(reader: &Reader, committed: &Committed) {
+    let claimed = committed.get();
+    match orders::db::max_seq(reader.primary()).await {
+        Ok(primary) => {
+            if primary < claimed {
+                tracing::warn!(
+                    claimed,
+                    primary,
+                    "a notification claimed a commit the primary does not have: ignoring it"
+                );
+            }
+            committed.correct(claimed, primary);
+        }
+        Err(error) => {
+            tracing::debug!(%error, "could not ask the primary how far it has committed");
         }
     }
 }
@@ -100,7 +155,7 @@ async fn keep_current(
 /// connection, so that Postgres and the api work at the same time; `max(seq)` is read too, so that
 /// the metrics show how far behind the cache is, and so that the map makes room for the rest of a
 /// long catch-up once, after its first page.
-async fn catch_up(pool: &PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx::Result<usize> {
+async fn catch_up(pool: PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx::Result<usize> {
     let mut read = 0;
     let mut page = read_page(pool.clone(), cache.watermark()).await?;
     loop {
@@ -113,7 +168,7 @@ async fn catch_up(pool: &PgPool, cache: &OrderCache, metrics: &Metrics) -> sqlx:
         cache.apply(page);
         let watermark = cache.watermark();
         let lag = if full {
-            orders::db::max_seq(pool)
+            orders::db::max_seq(&pool)
                 .await?
                 .saturating_sub(watermark)
                 .max(0)

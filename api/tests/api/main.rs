@@ -15,3 +15,4 @@ mod page;
 mod resilience;
 mod served_by;
 mod settings;
+mod standby;

@@ -6,14 +6,14 @@ use testkit::TestDb;
 use crate::helpers::{order_with_uid, store, TestApp};
 
 /// The value of the sample named exactly `series` (name and labels), if it is there.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .filter_map(|line| line.rsplit_once(' '))
         .find(|(name, _)| *name == series)
         .map(|(_, value)| value.parse().expect("a number"))
 }
 
-async fn metrics(app: &TestApp) -> String {
+pub async fn metrics(app: &TestApp) -> String {
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"].to_str().unwrap();

@@ -45,6 +45,33 @@ const WRONG: &[Wrong] = &[
         "postgres://orders_api@127.0.0.1:5432x/orders",
         "invalid port number",
     ),
+    wrong(
+        "--database-read-url",
+        "DATABASE_READ_URL",
+        "standby",
+        "postgres://USER",
+    ),
+    wrong(
+        "--database-read-url",
+        "DATABASE_READ_URL",
+        "postgres://orders_api@127.0.0.1:5432x/orders",
+        "invalid port number",
+    ),
+    wrong("--cache-max-bytes", "CACHE_MAX_BYTES", "0", "at least 1"),
+    wrong("--cache-max-bytes", "CACHE_MAX_BYTES", "", "bytes"),
+    wrong(
+        "--cache-max-bytes",
+        "CACHE_MAX_BYTES",
+        "256MB",
+        "KiB, MiB or GiB",
+    ),
+    wrong("--cache-max-bytes", "CACHE_MAX_BYTES", "-1", "bytes"),
+    wrong(
+        "--cache-max-bytes",
+        "CACHE_MAX_BYTES",
+        "99999999999GiB",
+        "bytes",
+    ),
     wrong("--api-addr", "API_ADDR", "", "an IP address and a port"),
     wrong(
         "--api-addr",
@@ -125,7 +152,7 @@ const WRONG: &[Wrong] = &[
 ];
 
 /// Secrets: their values are never repeated.
-const SECRETS: &[&str] = &["DATABASE_URL", "ADMIN_TOKEN"];
+const SECRETS: &[&str] = &["DATABASE_URL", "DATABASE_READ_URL", "ADMIN_TOKEN"];
 
 /// Valid settings that lead nowhere: a database that is not there, any free port.
 fn nowhere() -> Env {
