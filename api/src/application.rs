@@ -24,6 +24,7 @@ pub struct Application {
     database_description: String,
     standby_description: Option<String>,
     catch_up_interval: Duration,
+    cache_max_bytes: Option<u64>,
     shutdown_grace: Duration,
     admin_token: Option<AdminToken>,
     replica_name: String,
@@ -54,6 +55,7 @@ impl Application {
             database_description: settings.database.describe(),
             standby_description: settings.database_read().map(|standby| standby.describe()),
             catch_up_interval: settings.catch_up_interval,
+            cache_max_bytes: settings.cache_max_bytes,
             shutdown_grace: settings.shutdown_grace,
             served_by: crate::http::served_by_header(&replica_name),
             replica_name,
@@ -74,11 +76,18 @@ impl Application {
             replica = %self.replica_name,
             database = %self.database_description,
             standby = self.standby_description.as_deref().unwrap_or("none"),
+            cache = if self.cache_max_bytes.is_some() { "bounded" } else { "unbounded" },
+            cache_max_bytes = self.cache_max_bytes,
             dead_letter_listing = if self.admin_token.is_some() { "enabled" } else { "disabled" },
             "starting"
         );
-        let cache = Arc::new(OrderCache::new());
         let metrics = Arc::new(Metrics::new().with_connections(&self.acceptor.metrics()));
+        let cache = Arc::new(match self.cache_max_bytes {
+            Some(max_bytes) => {
+                OrderCache::bounded(max_bytes, self.database.clone(), metrics.cache.clone())
+            }
+            None => OrderCache::new(),
+        });
         let mut sync = tokio::spawn(crate::sync::run(
             self.database.clone(),
             cache.clone(),

@@ -12,6 +12,12 @@ use sqlx::PgPool;
 pub const APPLICATION_NAME: &str = "orders-api";
 /// The `application_name` of the connections that read orders from a standby.
 pub const STANDBY_APPLICATION_NAME: &str = "orders-api-standby";
+/// The `application_name` of the connections that read, one by one, the orders a bounded cache
+/// does not hold. They connect on the first such read.
+pub const LOADS_APPLICATION_NAME: &str = "orders-api-loads";
+/// The most loads of orders in flight at once: distinct ids (one id is read once however many ask
+/// for it), each a lookup by primary key of well under a millisecond.
+const LOAD_CONNECTIONS: u32 = 4;
 /// The `application_name` of the connection that listens for new orders.
 pub const LISTENER_APPLICATION_NAME: &str = "orders-api-listener";
 
@@ -28,6 +34,9 @@ pub struct Database {
     pub primary: PgPool,
     /// Where the orders are read from: the standby, or the primary.
     pub orders: PgPool,
+    /// Where a bounded cache reads the orders it does not hold, one by one: the same database as
+    /// `orders`, with connections of its own, so that a request never waits behind a catch-up.
+    pub loads: PgPool,
     /// True when `orders` is a standby.
     pub standby: bool,
     /// Holds the single `LISTEN` connection, and gives `PgListener` a way to reconnect.
@@ -41,16 +50,22 @@ impl Database {
         options: &PgConnectOptions,
         standby: Option<&PgConnectOptions>,
     ) -> Database {
-        let readers = |options: &PgConnectOptions, name| {
+        let pool = |options: &PgConnectOptions, name, connections| {
             PgPoolOptions::new()
-                .max_connections(2)
+                .max_connections(connections)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_lazy_with(options.clone().application_name(name))
         };
-        let primary = readers(options, APPLICATION_NAME);
-        let orders = match standby {
-            Some(standby) => readers(standby, STANDBY_APPLICATION_NAME),
-            None => primary.clone(),
+        let primary = pool(options, APPLICATION_NAME, 2);
+        let (orders, loads) = match standby {
+            Some(standby) => (
+                pool(standby, STANDBY_APPLICATION_NAME, 2),
+                pool(standby, LOADS_APPLICATION_NAME, LOAD_CONNECTIONS),
+            ),
+            None => (
+                primary.clone(),
+                pool(options, LOADS_APPLICATION_NAME, LOAD_CONNECTIONS),
+            ),
         };
         let listener = PgPoolOptions::new()
             .max_connections(1)
@@ -62,8 +77,26 @@ impl Database {
         Database {
             primary,
             orders,
+            loads,
             standby: standby.is_some(),
             listener,
+        }
+    }
+
+    /// Pools on a port where nothing listens, for unit tests that must not reach a database: each
+    /// attempt fails within 100 ms.
+    #[cfg(test)]
+    pub(crate) fn unreachable() -> Database {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(100))
+            .connect_lazy("postgres://nobody@127.0.0.1:1/nothing")
+            .expect("a well-formed URL");
+        Database {
+            primary: pool.clone(),
+            orders: pool.clone(),
+            loads: pool.clone(),
+            standby: false,
+            listener: pool,
         }
     }
 
@@ -72,6 +105,7 @@ impl Database {
         tokio::join!(
             self.primary.close(),
             self.orders.close(),
+            self.loads.close(),
             self.listener.close()
         );
     }

@@ -20,6 +20,13 @@ pub enum ApiError {
     /// The cache has not finished loading the stored orders.
     #[error("the service is starting: it is still loading the stored orders; try again shortly")]
     NotReady,
+    /// The order is not in memory (the cache is bounded) and no database can be reached to read
+    /// it.
+    #[error(
+        "the order {order_uid:?} is not in memory and the database cannot be reached now; \
+         try again shortly"
+    )]
+    DatabaseUnavailable { order_uid: String },
     /// An admin operation without the admin token, or with another one.
     #[error("this operation needs the admin token: send `Authorization: Bearer <token>`")]
     Unauthorized,
@@ -56,6 +63,7 @@ pub enum ErrorCode {
     InvalidParameter,
     OrderNotFound,
     NotReady,
+    DatabaseUnavailable,
     Unauthorized,
     Disabled,
     NotFound,
@@ -82,9 +90,11 @@ pub enum ErrorResponse {
     /// An unexpected error on the server. Nothing about it is disclosed; it is logged.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The service has just started and is still loading the stored orders. Retry shortly.
+    /// The service cannot answer now: it has just started and is still loading the stored
+    /// orders (`not_ready`), or an order asked for by id is not in memory and the database
+    /// cannot be reached (`database_unavailable`). Retry shortly.
     #[oai(status = 503)]
-    NotReady(Json<ErrorBody>),
+    Unavailable(Json<ErrorBody>),
 }
 
 impl From<ApiError> for ErrorResponse {
@@ -106,7 +116,11 @@ impl From<ApiError> for ErrorResponse {
             ApiError::OrderNotFound { order_uid } => {
                 ErrorResponse::NotFound(body(ErrorCode::OrderNotFound, Some(order_uid.clone())))
             }
-            ApiError::NotReady => ErrorResponse::NotReady(body(ErrorCode::NotReady, None)),
+            ApiError::NotReady => ErrorResponse::Unavailable(body(ErrorCode::NotReady, None)),
+            ApiError::DatabaseUnavailable { order_uid } => ErrorResponse::Unavailable(body(
+                ErrorCode::DatabaseUnavailable,
+                Some(order_uid.clone()),
+            )),
             ApiError::Unauthorized => {
                 ErrorResponse::Unauthorized(body(ErrorCode::Unauthorized, None), "Bearer".into())
             }

@@ -13,10 +13,11 @@
 //! a percent-escape) or refuse (an empty segment, or more than one).
 
 use std::any::Any;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::FutureExt;
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::header::HeaderName;
 use poem::http::{HeaderValue, Method};
@@ -72,8 +73,9 @@ impl<E: Endpoint> Front<E> {
     }
 
     /// The operation's answer; for HEAD without the body, as poem answers a HEAD with the GET.
-    fn order(&self, order_uid: &str, head: bool) -> Response {
-        match panic::catch_unwind(AssertUnwindSafe(|| order_response(&self.cache, order_uid))) {
+    async fn order(&self, order_uid: &str, head: bool) -> Response {
+        let answer = AssertUnwindSafe(order_response(&self.cache, order_uid));
+        match answer.catch_unwind().await {
             Ok(mut response) => {
                 if head {
                     response.set_body(());
@@ -95,7 +97,7 @@ impl<E: Endpoint> Endpoint for Front<E> {
                 let head = req.method() == Method::HEAD;
                 (
                     RouteLabel::Known(self.order_route),
-                    self.order(order_uid, head),
+                    self.order(order_uid, head).await,
                 )
             }
             None => {

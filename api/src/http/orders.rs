@@ -1,4 +1,5 @@
-//! The orders: one by id, and the ids of the latest ones, served from the cache.
+//! The orders: one by id, and the ids of the latest ones, served from the cache (which, when it is
+//! bounded, reads the orders it does not hold from the database).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use super::error::ApiError;
 use super::order_uid::OrderUidParam;
 use super::reply::{Outcome, Reply};
-use crate::cache::{OrderCache, RECENT_CAPACITY};
+use crate::cache::{OrderCache, Unavailable, RECENT_CAPACITY};
 
 #[derive(Tags)]
 enum Tag {
@@ -79,7 +80,7 @@ impl OrdersApi {
         /// The order's id: 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `_` and `-`.
         order_uid: Path<OrderUidParam>,
     ) -> Reply<OrderFound> {
-        find(&self.cache, order_uid.0.as_str()).into()
+        find(&self.cache, order_uid.0.as_str()).await.into()
     }
 
     /// List the latest orders
@@ -101,20 +102,23 @@ impl OrdersApi {
 
 /// What `get_order` answers for `order_uid`, built as the operation builds it. The front answers
 /// the order route with it without the OpenAPI layer (see [`super::front`]).
-pub fn order_response(cache: &OrderCache, order_uid: &str) -> Response {
-    Reply::from(find(cache, order_uid)).into_response()
+pub async fn order_response(cache: &OrderCache, order_uid: &str) -> Response {
+    Reply::from(find(cache, order_uid).await).into_response()
 }
 
-fn find(cache: &OrderCache, order_uid: &str) -> Result<OrderFound, ApiError> {
+async fn find(cache: &OrderCache, order_uid: &str) -> Result<OrderFound, ApiError> {
     orders::check_order_uid(order_uid).map_err(|rejection| ApiError::InvalidOrderUid {
         reason: rejection.reason,
     })?;
     if !cache.is_ready() {
         return Err(ApiError::NotReady);
     }
-    match cache.get(order_uid) {
-        Some(document) => Ok(OrderFound::Ok(Binary(document))),
-        None => Err(ApiError::OrderNotFound {
+    match cache.find(order_uid).await {
+        Ok(Some(document)) => Ok(OrderFound::Ok(Binary(document))),
+        Ok(None) => Err(ApiError::OrderNotFound {
+            order_uid: order_uid.to_string(),
+        }),
+        Err(Unavailable) => Err(ApiError::DatabaseUnavailable {
             order_uid: order_uid.to_string(),
         }),
     }

@@ -3,6 +3,7 @@
 //! Every metric is an atomic. What every request costs is in [`requests`]: its counter and its
 //! duration, for an index and a few atomic adds on the hot route.
 
+mod cache;
 mod requests;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use service_kit::http::guard::ConnectionMetrics;
 
+pub use self::cache::CacheMetrics;
 use self::requests::RequestLabels;
 pub use self::requests::{RequestMeter, RouteId, RouteLabel, RouteTemplates};
 
@@ -26,6 +28,8 @@ pub struct Metrics {
     pub cache_lag: Gauge,
     pub catch_ups: Counter,
     pub listener_reconnects: Counter,
+    /// The bounded cache's own, cloned into it.
+    pub cache: CacheMetrics,
     pub committed_seq: Gauge,
     pub standby_lag: Gauge,
     pub standby_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -107,6 +111,8 @@ impl Metrics {
             "Reads of orders that went to the primary because the standby failed",
             standby_fallbacks.clone(),
         );
+        let cache = CacheMetrics::default();
+        cache.register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -116,6 +122,7 @@ impl Metrics {
             cache_lag,
             catch_ups,
             listener_reconnects,
+            cache,
             committed_seq,
             standby_lag,
             standby_lag_seconds,

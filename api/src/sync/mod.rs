@@ -18,6 +18,7 @@
 mod committed;
 mod listener;
 mod standby;
+mod warm;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -72,6 +73,22 @@ async fn keep_current(
     let started = Instant::now();
     let mut backoff = Backoff::new("reading new orders");
     let mut lag = Lag::default();
+    // A bounded cache first loads every id and the latest documents (see `warm.rs`); it can run
+    // again after a failure, as nothing changes in the cache until it has read everything.
+    while cache.is_bounded() {
+        let warmed = reader
+            .read(metrics, |pool| async move {
+                warm::warm_up(&pool, cache, metrics).await
+            })
+            .await;
+        match warmed {
+            Ok(()) => break,
+            Err(error) => {
+                backoff.failed(&error);
+                backoff.pause().await;
+            }
+        }
+    }
     loop {
         let reading = Instant::now();
         let read = reader

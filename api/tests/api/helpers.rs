@@ -26,12 +26,13 @@ pub struct TestApp {
 }
 
 /// Settings for a test: a free port, and a periodic catch-up so rare that only notifications (and
-/// reconnections) can bring new orders in time, unless a test asks for it.
+/// reconnections) can bring new orders in time, unless a test asks for it. The cache is bounded
+/// to `API_TEST_CACHE_MAX_BYTES` bytes when it is set, so that every test runs in both modes.
 pub fn settings(database_url: &str) -> Settings {
     Settings {
         database: DatabaseSettings::from_url(database_url).expect("a Postgres URL"),
         database_read_url: None,
-        cache_max_bytes: None,
+        cache_max_bytes: test_cache_max_bytes(),
         api_addr: "127.0.0.1:0".parse().unwrap(),
         http: Default::default(),
         log: Default::default(),
@@ -40,6 +41,14 @@ pub fn settings(database_url: &str) -> Settings {
         admin_token: None,
         replica_name: Some("test-replica".to_string()),
     }
+}
+
+/// The budget of the bounded cache the tests run with, if any: `API_TEST_CACHE_MAX_BYTES`.
+pub fn test_cache_max_bytes() -> Option<u64> {
+    let value = std::env::var("API_TEST_CACHE_MAX_BYTES").ok()?;
+    Some(value.parse().unwrap_or_else(|_| {
+        panic!("API_TEST_CACHE_MAX_BYTES must be a number of bytes, not {value:?}")
+    }))
 }
 
 impl TestApp {

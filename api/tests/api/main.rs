@@ -1,6 +1,7 @@
 //! Black-box tests of the api: the real application on port 0, a fresh database per test, requests
 //! over real HTTP.
 
+mod bounded;
 mod connections;
 mod dead_letters;
 mod encoding;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use testkit::TestDb;
 
-use crate::helpers::{order_with_uid, store, TestApp};
+use crate::helpers::{order_with_uid, store, stored_document, test_cache_max_bytes, TestApp};
 
 /// The value of the sample named exactly `series` (name and labels), if it is there.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
@@ -95,6 +95,38 @@ async fn requests_are_counted_by_route_template_and_status_and_the_cache_is_meas
         Some(0.0),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn the_bounded_cache_is_measured_and_the_unbounded_one_leaves_its_metrics_at_zero() {
+    let db = TestDb::new().await;
+    store(&db.pool, &[order_with_uid("measured")]).await;
+    let app = TestApp::spawn(&db.url).await;
+
+    assert_eq!(app.get_order("measured").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_order("never-stored").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let text = metrics(&app).await;
+
+    let bounded = test_cache_max_bytes().is_some();
+    let document = stored_document(&db.pool, "measured").await;
+    let weight = api::cache::weight("measured".len(), document.len()) as f64;
+    for (name, value) in [
+        ("api_orders_cache_hits_total", 1.0),
+        ("api_orders_cache_loads_total", 0.0),
+        ("api_orders_cache_loads_not_found_total", 0.0),
+        ("api_orders_cache_load_failures_total", 0.0),
+        ("api_orders_cache_unknown_ids_total", 1.0),
+        ("api_orders_cache_held_bytes", weight),
+        ("api_orders_cache_held_documents", 1.0),
+        ("api_orders_cache_known_ids", 1.0),
+        ("api_orders_cache_absent_ids", 0.0),
+    ] {
+        let expected = if bounded { value } else { 0.0 };
+        assert_eq!(sample(&text, name), Some(expected), "{name} in:\n{text}");
+    }
 }
 
 #[tokio::test]

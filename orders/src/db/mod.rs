@@ -12,7 +12,10 @@ pub use dead_letters::{
     dead_letter, dismiss_dead_letter, list_dead_letters, replay_dead_letter, DeadLetter,
     DeadLetterQuery, Dismissal, DismissalReason, InvalidReason, Replay,
 };
-pub use read::{each_order_after, max_seq, orders_after, StoredOrder};
+pub use read::{
+    each_order_after, each_order_newest_first, each_order_uid_after, max_seq, order_document,
+    orders_after, StoredOrder,
+};
 pub use write::{store_batch, BatchReport, Envelope, Verdict};
 
 /// The write path's copies alone, and the `INSERT … SELECT FROM UNNEST(…)` statements they
