@@ -24,6 +24,9 @@ pub const LISTENER_APPLICATION_NAME: &str = "orders-api-listener";
 /// How long one attempt to get a connection may take before it counts as a failure and the caller
 /// backs off.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The same for the read of an order a request waits for: a database that takes longer to give a
+/// connection (one that is restarting, say) gets the request a 503, not a client's timeout.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Database {
@@ -50,21 +53,31 @@ impl Database {
         options: &PgConnectOptions,
         standby: Option<&PgConnectOptions>,
     ) -> Database {
-        let pool = |options: &PgConnectOptions, name, connections| {
+        let pool = |options: &PgConnectOptions, name, connections, timeout| {
             PgPoolOptions::new()
                 .max_connections(connections)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .acquire_timeout(timeout)
                 .connect_lazy_with(options.clone().application_name(name))
         };
-        let primary = pool(options, APPLICATION_NAME, 2);
+        let primary = pool(options, APPLICATION_NAME, 2, ACQUIRE_TIMEOUT);
         let (orders, loads) = match standby {
             Some(standby) => (
-                pool(standby, STANDBY_APPLICATION_NAME, 2),
-                pool(standby, LOADS_APPLICATION_NAME, LOAD_CONNECTIONS),
+                pool(standby, STANDBY_APPLICATION_NAME, 2, ACQUIRE_TIMEOUT),
+                pool(
+                    standby,
+                    LOADS_APPLICATION_NAME,
+                    LOAD_CONNECTIONS,
+                    LOAD_TIMEOUT,
+                ),
             ),
             None => (
                 primary.clone(),
-                pool(options, LOADS_APPLICATION_NAME, LOAD_CONNECTIONS),
+                pool(
+                    options,
+                    LOADS_APPLICATION_NAME,
+                    LOAD_CONNECTIONS,
+                    LOAD_TIMEOUT,
+                ),
             ),
         };
         let listener = PgPoolOptions::new()

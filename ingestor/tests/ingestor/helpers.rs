@@ -209,6 +209,8 @@ impl Api {
     pub async fn start(database_url: &str) -> Api {
         let settings = api::Settings {
             database: DatabaseSettings::from_url(database_url).unwrap(),
+            database_read_url: None,
+            cache_max_bytes: None,
             api_addr: "127.0.0.1:0".parse().unwrap(),
             http: Default::default(),
             log: Default::default(),
