@@ -6,6 +6,7 @@ mod drain;
 mod freshness;
 mod insert;
 mod report;
+mod soak;
 mod stats;
 mod warmup;
 
@@ -40,6 +41,8 @@ enum Command {
     /// Writes the Markdown report of a run of `loadtest/ingest-scaling`: one ingestor against
     /// several on one durable.
     ScalingReport(report::scaling::Args),
+    /// The soak of `loadtest/soak`: its fault schedule, read load, sampler, checks and report.
+    Soak(soak::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Command::Warmup(args) => runtime.block_on(warmup::run(args)),
         Command::Report(args) => report::run(args),
         Command::ScalingReport(args) => report::scaling::run(args),
+        Command::Soak(args) => runtime.block_on(soak::run(args)),
     }
 }
 

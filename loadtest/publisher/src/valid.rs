@@ -52,14 +52,16 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(seed: u64) -> Generator {
+        Generator::at(seed, Utc::now())
+    }
+
+    /// The generator of a run that started at `now`: the same messages, to the byte, as that
+    /// run's (only the second of `now` matters), so that a check can make them again.
+    pub fn at(seed: u64, now: DateTime<Utc>) -> Generator {
         let prefix = Alphanumeric
             .sample_string(&mut StdRng::seed_from_u64(seed), 11)
             .to_lowercase();
-        Generator {
-            seed,
-            prefix,
-            now: Utc::now(),
-        }
+        Generator { seed, prefix, now }
     }
 
     /// A random generator for message `index` of the run.

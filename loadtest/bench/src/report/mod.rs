@@ -48,11 +48,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     freshness::write(w, &r)?;
     warmup::write(w, &r)?;
     cpu::write(w, &r)?;
+    // The soak is a run of its own, with a report of its own.
+    writeln!(w, "\n{SOAK}")?;
 
     std::fs::write(&args.out, md).with_context(|| format!("writing {}", args.out.display()))?;
     println!("wrote {}", args.out.display());
     Ok(())
 }
+
+/// The closing line: where the soak under faults reports.
+const SOAK: &str = "The whole system under random faults, checked at the end (`loadtest/soak`, \
+    30 minutes by default): its 3-minute form (`loadtest/soak --short`) in \
+    [results/soak-3m.md](results/soak-3m.md). The bounded cache against the unbounded one on five \
+    million orders (`loadtest/bounded-cache`): [RESULTS-bounded-cache.md](RESULTS-bounded-cache.md).";
 
 fn spread_row(w: &mut String, who: &str, s: &Spread) -> std::fmt::Result {
     writeln!(
