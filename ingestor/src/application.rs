@@ -18,6 +18,7 @@ use service_kit::http::guard::GuardedAcceptor;
 use service_kit::lifecycle::Backoff;
 
 use crate::broker::{Link, SESSION_CLOSE_LIMIT};
+use crate::gaps::Sweeper;
 use crate::metrics::Metrics;
 use crate::writer::Writer;
 use crate::Settings;
@@ -88,6 +89,7 @@ impl Application {
         tracing::info!(address = %self.metrics_address, "serving /metrics");
         let capacity = usize::try_from(s.stan_max_in_flight).unwrap_or(1024);
         let (sender, receiver) = mpsc::channel(capacity);
+        let sender_for_sweeper = sender.clone();
         let (drained, drained_rx) = oneshot::channel();
         let stop = CancellationToken::new();
         let consuming = s
@@ -99,6 +101,15 @@ impl Application {
                 metrics: self.metrics.clone(),
             })
             .context("starting the broker session")?;
+        let archive = s.archive().context("starting the gap sweeper")?;
+        let sweeper = Sweeper {
+            pool: self.pool.clone(),
+            channel: s.stan_channel.clone(),
+            after: s.refetch_after(),
+            deliveries: sender_for_sweeper,
+            metrics: self.metrics.clone(),
+        };
+        let sweeping = tokio::spawn(sweeper.run(archive, stop.clone()));
         let writer = Writer {
             pool: self.pool.clone(),
             batch_max: usize::from(s.batch_max),
@@ -112,6 +123,8 @@ impl Application {
             _ = &mut writing => tracing::error!("the writer stopped unexpectedly"),
         }
         stop.cancel();
+        // The sweeper ends at its next await, dropping its sender.
+        let _ = sweeping.await;
         let grace = s.shutdown_grace();
         if tokio::time::timeout(grace, &mut writing).await.is_err() {
             tracing::warn!(

@@ -9,6 +9,9 @@
 //! [`SESSION_CLOSE_LIMIT`]. Whatever was not acked, the broker redelivers, and the writer stores it
 //! idempotently.
 //!
+//! The gap sweeper reads messages by their sequence through an [`Archive`], a connection of its
+//! own to the same broker.
+//!
 //! Two transports: [`stan`] (NATS Streaming, a durable queue subscription on a thread of its own,
 //! as its client is synchronous) and [`jetstream`] (a durable pull consumer of a JetStream stream,
 //! on the async runtime).
@@ -17,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use orders::db::{Envelope, Verdict};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +34,23 @@ pub mod stan;
 /// fires (or is dropped), within [`SESSION_CLOSE_LIMIT`].
 pub trait Transport: Send {
     fn start(self: Box<Self>, link: Link) -> std::io::Result<Consuming>;
+}
+
+/// Where the gap sweeper reads messages by their sequence.
+pub trait Archive: Send {
+    /// The channel's last sequence; `None` when the broker did not tell in time (never 0 for that).
+    fn last_sequence(&mut self) -> BoxFuture<'_, std::io::Result<Option<u64>>>;
+
+    /// The messages `first..=last`, judged, ready for the writer, and the sequences of that range
+    /// the broker no longer holds.
+    fn read(&mut self, first: u64, last: u64) -> BoxFuture<'_, std::io::Result<Read>>;
+}
+
+/// What [`Archive::read`] found.
+#[derive(Default)]
+pub struct Read {
+    pub deliveries: Vec<Delivery>,
+    pub absent: Vec<u64>,
 }
 
 /// What connects a transport to the rest of the ingestor.
@@ -60,6 +81,15 @@ impl Delivery {
     /// What the writer stores, and what it acks once that is committed.
     pub fn into_parts(self) -> ((Envelope, Verdict), Ack) {
         ((self.envelope, self.verdict), self.ack)
+    }
+}
+
+/// The acknowledgement of a message read by its sequence: there is nothing to tell the broker.
+struct Fetched;
+
+impl Acknowledge for Fetched {
+    fn send(self: Box<Self>) -> bool {
+        true
     }
 }
 
@@ -140,4 +170,21 @@ fn delivery(
         redelivered,
         ack,
     }
+}
+
+/// A message read by its sequence ([`Archive::read`]), judged.
+fn fetched(
+    channel: &str,
+    sequence: u64,
+    published_at: DateTime<Utc>,
+    payload: bytes::Bytes,
+) -> Delivery {
+    delivery(
+        channel,
+        sequence,
+        published_at,
+        payload,
+        false,
+        Ack::new(Fetched),
+    )
 }

@@ -5,6 +5,7 @@
 pub mod application;
 pub mod broker;
 pub mod cli;
+pub mod gaps;
 pub mod metrics;
 pub mod operator;
 pub mod settings;

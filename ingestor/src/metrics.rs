@@ -11,6 +11,7 @@ use orders::db::{BatchReport, Envelope, Verdict};
 use poem::Route;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
@@ -52,6 +53,9 @@ pub struct Metrics {
     pub acks_sent: Counter,
     pub database_retries: Counter,
     pub session_renewals: Family<RenewalLabel, Counter>,
+    pub refetched: Counter,
+    pub absent: Counter,
+    pub consumed_through: Gauge,
 }
 
 impl Metrics {
@@ -85,6 +89,14 @@ impl Metrics {
             "database_retries",
             "Batches retried because the database could not take them",
         );
+        let refetched = counter(
+            "messages_refetched",
+            "Messages the broker held but never delivered, read by their sequence",
+        );
+        let absent = counter(
+            "messages_absent",
+            "Sequences found missing that the broker no longer holds: passed over",
+        );
         let dead_lettered = Family::<RuleLabel, Counter>::default();
         registry.register(
             "messages_dead_lettered",
@@ -113,6 +125,12 @@ impl Metrics {
             "Broker sessions rebuilt, by reason",
             session_renewals.clone(),
         );
+        let consumed_through = Gauge::default();
+        registry.register(
+            "consumed_through",
+            "The sequence up to which every message of the channel is consumed",
+            consumed_through.clone(),
+        );
         Metrics {
             registry,
             received,
@@ -126,6 +144,9 @@ impl Metrics {
             acks_sent,
             database_retries,
             session_renewals,
+            refetched,
+            absent,
+            consumed_through,
         }
     }
 

@@ -13,7 +13,7 @@ use service_kit::settings::{DatabaseSettings, HttpLimitSettings, LogSettings, Se
 
 use crate::broker::jetstream::JetStreamSettings;
 use crate::broker::stan::StanSettings;
-use crate::broker::Transport;
+use crate::broker::{Archive, Transport};
 
 /// Consumes orders from a NATS Streaming channel, or a JetStream stream, and stores them in Postgres.
 ///
@@ -118,6 +118,17 @@ pub struct Settings {
         value_parser = whole_number::<i32>(1..=3600)
     )]
     pub stan_ack_wait_secs: i32,
+
+    /// Seconds, 1 to 86400, a message may stay missing, after the ingestor consumed the ones that
+    /// follow it, before it is read from the broker by its sequence (see `docs/ARCHITECTURE.md`).
+    /// Unset: three times the ack wait, time for the broker to redeliver it twice.
+    #[arg(
+        long,
+        env = "REFETCH_AFTER_SECS",
+        value_name = "SECS",
+        value_parser = whole_number::<u32>(1..=86_400)
+    )]
+    pub refetch_after_secs: Option<u32>,
 
     /// JetStream: the stream that captures the channel's subject: letters, digits, `-` and `_`.
     #[arg(
@@ -224,7 +235,13 @@ impl Settings {
     /// The broker session these settings describe.
     pub fn transport(&self) -> Box<dyn Transport> {
         match self.broker {
-            Broker::Stan => Box::new(StanSettings {
+            Broker::Stan => Box::new(self.stan_settings()),
+            Broker::JetStream => Box::new(self.jetstream_settings()),
+        }
+    }
+
+    fn stan_settings(&self) -> StanSettings {
+        StanSettings {
                 nats_url: self.nats_url.clone(),
                 cluster_id: self.stan_cluster_id.clone(),
                 client_id: self.client_id(),
@@ -232,8 +249,11 @@ impl Settings {
                 durable: self.stan_durable.clone(),
                 max_in_flight: self.stan_max_in_flight,
                 ack_wait_secs: self.stan_ack_wait_secs,
-            }),
-            Broker::JetStream => Box::new(JetStreamSettings {
+        }
+    }
+
+    fn jetstream_settings(&self) -> JetStreamSettings {
+        JetStreamSettings {
                 nats_url: self.nats_url.clone(),
                 connection_name: self.client_id(),
                 stream: StreamSpec {
@@ -245,8 +265,21 @@ impl Settings {
                 durable: self.stan_durable.clone(),
                 max_ack_pending: self.stan_max_in_flight.into(),
                 ack_wait: self.ack_wait(),
-            }),
         }
+    }
+
+    /// Where the gap sweeper reads messages by their sequence: the same broker.
+    pub fn archive(&self) -> std::io::Result<Box<dyn Archive>> {
+        Ok(match self.broker {
+            Broker::Stan => Box::new(self.stan_settings().archive()?),
+            Broker::JetStream => Box::new(self.jetstream_settings().archive()),
+        })
+    }
+
+    /// How long a message may stay missing before the gap sweeper reads it by its sequence.
+    pub fn refetch_after(&self) -> Duration {
+        self.refetch_after_secs
+            .map_or(self.ack_wait() * 3, |secs| Duration::from_secs(secs.into()))
     }
 
     pub fn ack_wait(&self) -> Duration {

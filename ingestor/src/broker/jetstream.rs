@@ -23,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 use super::{delivery, Ack, Acknowledge, Consuming, Delivery, Link, Transport};
 use crate::metrics::RenewalLabel;
 
+mod archive;
+
+pub use archive::JetStreamArchive;
+
 /// Where and how to consume.
 #[derive(Debug, Clone)]
 pub struct JetStreamSettings {

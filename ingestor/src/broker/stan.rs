@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 use super::{delivery, Ack, Acknowledge, Consuming, Delivery, Link, Transport};
 use crate::metrics::{Metrics, RenewalLabel};
 
+mod archive;
 mod ping;
+
+pub use archive::StanArchive;
 
 use ping::{PingError, Pinger};
 

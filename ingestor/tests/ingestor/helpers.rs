@@ -83,6 +83,7 @@ impl TestBed {
             stan_client_id: Some(client_id.to_string()),
             stan_max_in_flight: 1024,
             stan_ack_wait_secs: 30,
+            refetch_after_secs: None,
             jetstream_stream: stream_for(&self.channel),
             jetstream_create_stream: true,
             jetstream_replicas: self.replicas as u8,
@@ -96,7 +97,12 @@ impl TestBed {
 
     /// An ingestor running in this process.
     pub async fn start_ingestor(&self, client_id: &str) -> RunningIngestor {
-        let app = Application::build(self.settings(client_id))
+        self.start_ingestor_with(self.settings(client_id)).await
+    }
+
+    /// An ingestor running in this process with `settings`.
+    pub async fn start_ingestor_with(&self, settings: Settings) -> RunningIngestor {
+        let app = Application::build(settings)
             .await
             .expect("build the ingestor");
         let metrics_address = app.metrics_address();

@@ -5,6 +5,7 @@ mod corpus;
 mod durability;
 mod end_to_end;
 mod faults;
+mod gaps;
 mod helpers;
 mod ingest;
 mod jetstream;

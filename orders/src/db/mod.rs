@@ -2,6 +2,7 @@
 
 mod copy;
 mod dead_letters;
+pub mod ledger;
 mod read;
 mod rows;
 #[cfg(feature = "bench")]

@@ -1,5 +1,6 @@
 //! The ingestor's write transaction: a batch of messages becomes stored orders, recorded
-//! duplicates and conflicts, and dead letters, all in one commit that also sends `NOTIFY`.
+//! duplicates and conflicts, and dead letters, all in one commit that also sends `NOTIFY` and
+//! records every message's sequence as consumed.
 
 use std::collections::{HashMap, HashSet};
 
@@ -7,6 +8,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use super::ledger;
 use super::rows::{copy_orders, copy_parts};
 use super::{NOTIFY_CHANNEL, WRITE_LOCK};
 use crate::validate::{Rejection, ValidOrder};
@@ -99,8 +101,8 @@ fn meets_stored_order(error: &sqlx::Error) -> bool {
 const UNIQUE_VIOLATION: &str = "23505";
 
 /// What [`store_batch`] does between `BEGIN` and `COMMIT`, for a caller that owns the transaction:
-/// the orders (under [`WRITE_LOCK`]), duplicates, conflicts, dead letters and the `NOTIFY`, which
-/// Postgres delivers only if the caller commits.
+/// the orders (under [`WRITE_LOCK`]), duplicates, conflicts, dead letters, the consumed sequences
+/// and the `NOTIFY`, which Postgres delivers only if the caller commits.
 pub(super) async fn store_in_transaction(
     tx: &mut PgConnection,
     batch: &[(Envelope, Verdict)],
@@ -138,6 +140,11 @@ async fn store_locked(
     if !rejected.is_empty() {
         insert_dead_letters(tx, &rejected).await?;
         report.dead_lettered = rejected.len();
+    }
+
+    let envelopes: Vec<&Envelope> = batch.iter().map(|(env, _)| env).collect();
+    if !envelopes.is_empty() {
+        ledger::record(tx, &envelopes).await?;
     }
     Ok(report)
 }
