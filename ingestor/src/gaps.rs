@@ -74,7 +74,8 @@ impl Sweeper {
     }
 
     async fn sweep(&self, archive: &mut dyn Archive, plan: &mut Plan) -> anyhow::Result<()> {
-        let Some(Progress { through, highest }) = ledger::advance(&self.pool, &self.channel).await?
+        let Some(Progress { through, highest }) =
+            ledger::advance(&self.pool, &self.channel).await?
         else {
             return Ok(()); // another ingestor's sweeper has the channel
         };
@@ -85,7 +86,8 @@ impl Sweeper {
         let Some(bound) = plan.bound(now).filter(|bound| *bound > through) else {
             return Ok(());
         };
-        let missing = ledger::missing(&self.pool, &self.channel, through + 1, bound, SWEEP_MAX).await?;
+        let missing =
+            ledger::missing(&self.pool, &self.channel, through + 1, bound, SWEEP_MAX).await?;
         let due = plan.due(&missing, through, now);
         for (first, last) in runs(&due) {
             let read = archive.read(first, last).await?;
@@ -98,8 +100,13 @@ impl Sweeper {
                 "messages the broker holds were never delivered; fetched them by sequence"
             );
             if !read.absent.is_empty() {
-                tracing::warn!(channel = %self.channel, sequences = ?read.absent,
-                    "the broker no longer holds these messages; they are passed over");
+                tracing::warn!(
+                    channel = %self.channel,
+                    count = read.absent.len(),
+                    first = read.absent.first(),
+                    last = read.absent.last(),
+                    "the broker no longer holds missing messages; they are passed over"
+                );
                 ledger::record_absent(&self.pool, &self.channel, &read.absent).await?;
                 self.metrics.absent.inc_by(read.absent.len() as u64);
             }

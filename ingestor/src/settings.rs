@@ -242,29 +242,29 @@ impl Settings {
 
     fn stan_settings(&self) -> StanSettings {
         StanSettings {
-                nats_url: self.nats_url.clone(),
-                cluster_id: self.stan_cluster_id.clone(),
-                client_id: self.client_id(),
-                channel: self.stan_channel.clone(),
-                durable: self.stan_durable.clone(),
-                max_in_flight: self.stan_max_in_flight,
-                ack_wait_secs: self.stan_ack_wait_secs,
+            nats_url: self.nats_url.clone(),
+            cluster_id: self.stan_cluster_id.clone(),
+            client_id: self.client_id(),
+            channel: self.stan_channel.clone(),
+            durable: self.stan_durable.clone(),
+            max_in_flight: self.stan_max_in_flight,
+            ack_wait_secs: self.stan_ack_wait_secs,
         }
     }
 
     fn jetstream_settings(&self) -> JetStreamSettings {
         JetStreamSettings {
-                nats_url: self.nats_url.clone(),
-                connection_name: self.client_id(),
-                stream: StreamSpec {
-                    name: self.jetstream_stream.clone(),
-                    subject: self.stan_channel.clone(),
-                    replicas: self.jetstream_replicas.into(),
-                },
-                create_stream: self.jetstream_create_stream,
-                durable: self.stan_durable.clone(),
-                max_ack_pending: self.stan_max_in_flight.into(),
-                ack_wait: self.ack_wait(),
+            nats_url: self.nats_url.clone(),
+            connection_name: self.client_id(),
+            stream: StreamSpec {
+                name: self.jetstream_stream.clone(),
+                subject: self.stan_channel.clone(),
+                replicas: self.jetstream_replicas.into(),
+            },
+            create_stream: self.jetstream_create_stream,
+            durable: self.stan_durable.clone(),
+            max_ack_pending: self.stan_max_in_flight.into(),
+            ack_wait: self.ack_wait(),
         }
     }
 

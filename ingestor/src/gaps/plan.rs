@@ -110,7 +110,11 @@ mod tests {
         assert_eq!(plan.bound(t0), None);
         plan.observe(t0, seen(5, Some(9)));
         assert_eq!(plan.bound(t0 + AFTER / 2), None);
-        assert_eq!(plan.bound(t0 + AFTER), Some(9), "no progress since: the broker's last");
+        assert_eq!(
+            plan.bound(t0 + AFTER),
+            Some(9),
+            "no progress since: the broker's last"
+        );
     }
 
     #[test]

@@ -28,13 +28,19 @@ fn taken_by_the_rogue() -> Vec<Vec<u8>> {
 async fn rogue_takes(bed: &TestBed, count: usize) {
     match bed.transport {
         Transport::Stan => {
-            let (url, channel, durable) =
-                (bed.nats_url.clone(), bed.channel.clone(), bed.durable.clone());
+            let (url, channel, durable) = (
+                bed.nats_url.clone(),
+                bed.channel.clone(),
+                bed.durable.clone(),
+            );
             tokio::task::spawn_blocking(move || {
                 let connection = nats::connect(&url).expect("the rogue connects");
-                let client =
-                    stan::connect(connection.clone(), &testkit::stan_cluster_id(), "rogue-member")
-                        .expect("the rogue's STAN client");
+                let client = stan::connect(
+                    connection.clone(),
+                    &testkit::stan_cluster_id(),
+                    "rogue-member",
+                )
+                .expect("the rogue's STAN client");
                 let subscription = client
                     .subscribe(
                         &channel,
@@ -65,7 +71,9 @@ async fn rogue_takes(bed: &TestBed, count: usize) {
             .await;
         }
         Transport::JetStream => {
-            let client = async_nats::connect(&bed.nats_url).await.expect("the rogue connects");
+            let client = async_nats::connect(&bed.nats_url)
+                .await
+                .expect("the rogue connects");
             let js = async_nats::jetstream::new(client);
             let stream = js.get_stream(stream_for(&bed.channel)).await.unwrap();
             // As the ingestor configures its durable, so that it takes the same one over.
@@ -94,7 +102,10 @@ async fn rogue_takes(bed: &TestBed, count: usize) {
                     .await
                     .expect("the rogue gets a message")
                     .expect("a message");
-                message.double_ack().await.expect("the broker takes the rogue's ack");
+                message
+                    .double_ack()
+                    .await
+                    .expect("the broker takes the rogue's ack");
             }
         }
     }
@@ -111,7 +122,9 @@ async fn messages_a_broker_never_delivered_are_fetched_by_sequence(transport: Tr
     settings.refetch_after_secs = Some(1);
     let ingestor = bed.start_ingestor_with(settings).await;
     // Delivered as usual, after the gap.
-    bed.publisher.publish_all(distinct_orders("after", 10)).await;
+    bed.publisher
+        .publish_all(distinct_orders("after", 10))
+        .await;
 
     bed.wait_for_rows("orders", 5 + 10).await;
     bed.wait_for_rows("dead_letters", 1).await;
@@ -126,7 +139,11 @@ async fn messages_a_broker_never_delivered_are_fetched_by_sequence(transport: Tr
         "each lost message fetched once"
     );
     assert_eq!(sample(&text, "ingestor_messages_absent_total"), Some(0.0));
-    assert_eq!(bed.db.count("orders").await, 15, "the order taken twice stored once");
+    assert_eq!(
+        bed.db.count("orders").await,
+        15,
+        "the order taken twice stored once"
+    );
     assert_eq!(bed.db.count("dead_letters").await, 1);
     assert_eq!(
         bed.db.count("consumed_messages").await,
@@ -137,3 +154,40 @@ async fn messages_a_broker_never_delivered_are_fetched_by_sequence(transport: Tr
 }
 
 for_each_transport!(messages_a_broker_never_delivered_are_fetched_by_sequence);
+
+/// A message deleted from the JetStream stream after the rogue took it is absent: passed over,
+/// so that the mark moves on, and the rest are fetched.
+#[tokio::test]
+async fn a_lost_message_the_stream_no_longer_holds_is_passed_over() {
+    let bed = TestBed::new(Transport::JetStream).await;
+    let lost = taken_by_the_rogue();
+    let lost_count = lost.len();
+    bed.publisher.publish_all(lost).await;
+    rogue_takes(&bed, lost_count).await;
+    let client = async_nats::connect(&bed.nats_url).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(stream_for(&bed.channel))
+        .await
+        .unwrap();
+    // The second order.
+    assert!(stream.delete_message(2).await.expect("delete a message"));
+
+    let mut settings = bed.settings("passes-over");
+    settings.refetch_after_secs = Some(1);
+    let ingestor = bed.start_ingestor_with(settings).await;
+    bed.publisher.publish_all(distinct_orders("after", 3)).await;
+
+    let total = (lost_count + 3) as f64;
+    let text = metrics_once(&ingestor, |text| {
+        sample(text, "ingestor_consumed_through") == Some(total)
+    })
+    .await;
+    assert_eq!(sample(&text, "ingestor_messages_absent_total"), Some(1.0));
+    assert_eq!(
+        sample(&text, "ingestor_messages_refetched_total"),
+        Some((lost_count - 1) as f64)
+    );
+    bed.wait_for_rows("orders", 4 + 3).await;
+    assert_eq!(bed.db.count("dead_letters").await, 1);
+    ingestor.stop().await;
+}
