@@ -9,6 +9,13 @@ use ingestor::{operator, Application};
 use service_kit::lifecycle::shutdown_signal;
 use service_kit::telemetry;
 
+/// jemalloc rather than glibc's allocator: after taking a backlog in (the messages in flight, the
+/// batches being judged and written), glibc kept what it had freed, so that an ingestor stayed at
+/// its high-water mark; jemalloc's background thread gives freed pages back within seconds
+/// (`loadtest/RESULTS.md`, "The ingestor's memory after a backlog").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// How long blocking work still under way at exit may hold the process up: an ack or a lookup
 /// waiting on a broker or a database that stopped answering is abandoned after that.
 const EXIT_LIMIT: Duration = Duration::from_secs(1);
