@@ -58,8 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The closing line: where the soak under faults reports.
 const SOAK: &str = "The whole system under random faults, checked at the end (`loadtest/soak`, \
-    30 minutes by default): its 3-minute form (`loadtest/soak --short`) in \
-    [results/soak-3m.md](results/soak-3m.md). The bounded cache against the unbounded one on five \
+    30 minutes by default) in [results/soak-30m.md](results/soak-30m.md); its 3-minute form \
+    (`loadtest/soak --short`, part of `scripts/test`) in [results/soak-3m.md](results/soak-3m.md). The bounded cache against the unbounded one on five \
     million orders (`loadtest/bounded-cache`): [RESULTS-bounded-cache.md](RESULTS-bounded-cache.md).";
 
 fn spread_row(w: &mut String, who: &str, s: &Spread) -> std::fmt::Result {
