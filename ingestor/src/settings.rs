@@ -121,7 +121,7 @@ pub struct Settings {
 
     /// Seconds, 1 to 86400, a message may stay missing, after the ingestor consumed the ones that
     /// follow it, before it is read from the broker by its sequence (see `docs/ARCHITECTURE.md`).
-    /// Unset: three times the ack wait, time for the broker to redeliver it twice.
+    /// Without it: three times the ack wait, time for the broker to redeliver it twice.
     #[arg(
         long,
         env = "REFETCH_AFTER_SECS",

@@ -163,6 +163,24 @@ const WRONG: &[Wrong] = &[
         "from 1 to 65536",
     ),
     wrong(
+        "--refetch-after-secs",
+        "REFETCH_AFTER_SECS",
+        "0",
+        "from 1 to 86400",
+    ),
+    wrong(
+        "--refetch-after-secs",
+        "REFETCH_AFTER_SECS",
+        "86401",
+        "from 1 to 86400",
+    ),
+    wrong(
+        "--refetch-after-secs",
+        "REFETCH_AFTER_SECS",
+        "soon",
+        "from 1 to 86400",
+    ),
+    wrong(
         "--stan-ack-wait-secs",
         "STAN_ACK_WAIT_SECS",
         "0",
